@@ -1,0 +1,148 @@
+"""What happened in one execution: invoke and response of every operation.
+
+A history is the single thing the checkers read.  Records are frozen and
+slotted; timestamps come from ``time.monotonic_ns()``, which on Linux reads
+``CLOCK_MONOTONIC``, a clock shared by every process on the machine, so
+thread, task and process workers can be ordered against each other.
+
+Outcomes are one of three: ``Returned`` (a value), ``Raised`` (an exception,
+kept with its formatted traceback, which survives pickling from a process),
+or ``Unknown`` (cancelled, hung, or the worker died): the operation may or
+may not have taken effect, and the linearizability checker treats it so
+(Jepsen's "info" operations, Porcupine's pending calls).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Literal, Union
+
+__all__ = [
+    "History",
+    "OpRecord",
+    "Outcome",
+    "Raised",
+    "Returned",
+    "Unknown",
+    "WorkerKind",
+]
+
+WorkerKind = Literal["thread", "task", "process"]
+Phase = Literal["prefix", "parallel", "suffix"]
+
+
+@dataclass(frozen=True, slots=True)
+class Returned:
+    """The operation returned ``value``."""
+
+    value: object
+
+
+@dataclass(frozen=True, slots=True)
+class Raised:
+    """The operation raised ``exception``; ``traceback`` is its formatted text.
+
+    ``type_name`` is the exception's qualified class name, which is what the
+    linearizability checker compares (exceptions do not define equality).  An
+    exception that could not be pickled back from a process worker arrives as
+    a stand-in carrying the original name in ``__jostle_type_name__``.
+    """
+
+    exception: BaseException
+    traceback: str = ""
+
+    @property
+    def type_name(self) -> str:
+        name = getattr(self.exception, "__jostle_type_name__", None)
+        return name if isinstance(name, str) else type(self.exception).__qualname__
+
+
+@dataclass(frozen=True, slots=True)
+class Unknown:
+    """The operation's effect is unknown: ``reason`` is one of ``cancelled``,
+    ``hung``, ``worker died``, ``unknown`` (returned ``jostle.UNKNOWN``)."""
+
+    reason: str
+
+
+Outcome = Union[Returned, Raised, Unknown]
+
+
+@dataclass(frozen=True, slots=True)
+class OpRecord:
+    """One operation of a history.
+
+    Attributes:
+        index: position of the operation in the scenario (unique per history).
+        worker: worker id; the sequential prefix and suffix run as worker 0,
+            parallel workers are numbered from 1.
+        kind: the kind of worker that ran it.
+        phase: ``prefix``, ``parallel`` or ``suffix``.
+        op: the operation's name.
+        args: its positional arguments.
+        invoke: ``time.monotonic_ns()`` just before the call.
+        response: ``time.monotonic_ns()`` just after it, or ``None`` if it
+            never returned.
+        outcome: what it returned or raised, or ``Unknown``.
+    """
+
+    index: int
+    worker: int
+    kind: WorkerKind
+    phase: Phase
+    op: str
+    args: tuple[object, ...]
+    invoke: int
+    response: int | None
+    outcome: Outcome
+
+    def call_repr(self) -> str:
+        """``name(arg, ...)`` as the operation would be written in code."""
+        return f"{self.op}({', '.join(map(repr, self.args))})"
+
+    def outcome_repr(self) -> str:
+        """A short text for the outcome: ``-> 3``, ``raised KeyError``, ``?``."""
+        out = self.outcome
+        if isinstance(out, Returned):
+            return f"-> {out.value!r}"
+        if isinstance(out, Raised):
+            return f"raised {out.type_name}: {out.exception}"
+        return f"? ({out.reason})"
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """All operations of one execution, ordered by invoke time."""
+
+    ops: tuple[OpRecord, ...]
+
+    def by_worker(self) -> dict[int, list[OpRecord]]:
+        """Operations grouped per worker, each group in invoke order."""
+        out: dict[int, list[OpRecord]] = {}
+        for rec in self.ops:
+            out.setdefault(rec.worker, []).append(rec)
+        return out
+
+
+@dataclass
+class Recorder:
+    """Thread-safe accumulator of records, filled by workers of every kind."""
+
+    _records: list[OpRecord] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, rec: OpRecord) -> None:
+        with self._lock:
+            self._records.append(rec)
+
+    def history(self) -> History:
+        with self._lock:
+            recs = sorted(self._records, key=lambda r: (r.invoke, r.index))
+        return History(tuple(recs))
+
+
+def now() -> int:
+    """The shared monotonic clock used for every timestamp."""
+    return time.monotonic_ns()

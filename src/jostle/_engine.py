@@ -1,0 +1,722 @@
+"""Runs one scenario against a fresh resource and records its history.
+
+The engine owns the workers: a pool of persistent threads, one event loop in
+a thread of its own, and a pool of persistent process workers.  For each
+execution it
+
+1. builds the resource on the loop thread (so asyncio primitives bind to it),
+2. runs the sequential prefix as worker 0,
+3. hands every parallel worker its steps, holds them all at a start gate,
+   asks the scheduler to prepare, opens the gate, and waits for them under a
+   watchdog deadline,
+4. runs the suffix, the invariants and the teardown,
+
+and returns an :class:`Execution`: the history plus everything that went
+wrong outside the operations (stuck workers with their stacks, crashed
+process workers, failing invariants, a failing teardown).  Judging it is the
+checker's job, not the engine's.
+
+The scheduler is asked at every scheduling point (see ``_scheduler``); the
+engine itself never decides an interleaving.  Stuck workers are never
+waited on forever: a stuck thread is abandoned and replaced, a stuck task is
+cancelled (and its loop replaced if the loop itself is blocked), a stuck
+process is killed and replaced.
+"""
+
+from __future__ import annotations
+
+import _thread
+import asyncio
+import atexit
+import concurrent.futures
+import inspect
+import threading
+import time
+import traceback
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from ._errors import SpecError, SpecTypeError
+from ._handles import handle_for
+from ._history import (
+    History,
+    OpRecord,
+    Outcome,
+    Phase,
+    Raised,
+    Recorder,
+    Returned,
+    Unknown,
+    WorkerKind,
+    now,
+)
+from ._loop import LoopThread
+from ._processes import ProcessJob, ProcessPool, ProcessWorker
+from ._scenario import Scenario, Step
+from ._scheduler import Point, Scheduler, StressScheduler, WorkerInfo
+from ._spec import Operation, Spec
+from ._stacks import blocked_at, task_stack, thread_stack
+from ._threads import PoolThread, ThreadPool, in_worker
+from ._unknown import UNKNOWN
+
+__all__ = ["Engine", "Execution", "StuckWorker", "execute", "get_engine"]
+
+DEFAULT_TIMEOUT = 2.0
+# concurrent.futures.TimeoutError is the builtin only from 3.11 on.
+_TIMEOUTS = (TimeoutError, concurrent.futures.TimeoutError)
+
+
+@dataclass(frozen=True, slots=True)
+class StuckWorker:
+    """A worker that did not finish before the watchdog fired.
+
+    Attributes:
+        worker: worker id (0 = the sequential part).
+        kind: its kind.
+        op: the operation it was running (``name(args)``), if any.
+        stack: where it was, formatted.
+        where: the innermost frame of user code ``(file, line)``, if known.
+    """
+
+    worker: int
+    kind: WorkerKind
+    op: str | None
+    stack: str
+    where: tuple[str, int] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Execution:
+    """Everything one run of a scenario produced, for the checker.
+
+    Attributes:
+        scenario: what was run.
+        history: every operation's invoke and response.
+        scheduler: the scheduler's one-line description.
+        timeout: the watchdog's deadline in seconds.
+        stuck: workers still running at the deadline (a hang).
+        crashed: ids of process workers that died during the run.
+        errors: ``(stage, Raised)`` for exceptions outside the operations:
+            stage is ``invariant`` or ``teardown``.
+        resource_name: the resource's type name.
+    """
+
+    scenario: Scenario
+    history: History
+    scheduler: str
+    timeout: float
+    stuck: tuple[StuckWorker, ...] = ()
+    crashed: tuple[int, ...] = ()
+    errors: tuple[tuple[str, Raised], ...] = ()
+    resource_name: str = ""
+
+    @property
+    def hung(self) -> bool:
+        """Whether the watchdog fired."""
+        return bool(self.stuck)
+
+
+class _Gate:
+    """Start gate: workers arrive, then all are released at once.
+
+    Built on raw ``_thread`` locks so controlled mode's cooperative
+    ``threading`` replacements never touch it.
+    """
+
+    def __init__(self, expected: int) -> None:
+        self._lock = _thread.allocate_lock()
+        self._arrived = 0
+        self._expected = expected
+        self._all = _thread.allocate_lock()
+        self._open = _thread.allocate_lock()
+        self._open.acquire()
+        if expected:
+            self._all.acquire()
+
+    def arrive(self) -> None:
+        with self._lock:
+            self._arrived += 1
+            if self._arrived == self._expected:
+                self._all.release()
+
+    def wait_arrived(self, timeout: float) -> bool:
+        if not self._expected:
+            return True
+        if self._all.acquire(timeout=max(timeout, 0.0)):
+            self._all.release()
+            return True
+        return False
+
+    def wait_open(self) -> None:
+        self._open.acquire()
+        self._open.release()
+
+    def open(self) -> None:
+        if self._open.locked():
+            self._open.release()
+
+
+def _outcome(value: object) -> Outcome:
+    return Unknown("unknown") if value is UNKNOWN else Returned(value)
+
+
+def _raised(exc: BaseException) -> Raised:
+    return Raised(exc, "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+
+
+def _not_awaited(op: Operation, value: object) -> Raised:
+    close = getattr(value, "close", None)
+    if callable(close):
+        close()  # no "coroutine was never awaited" warning on top
+    return _raised(SpecTypeError(
+        f"operation {op.name!r} returned an awaitable ({type(value).__name__}) but is not an "
+        f"async def, so jostle ran it on a thread and never awaited it; define it with "
+        f"`async def {op.name}(resource, ...)` so it runs as a task"
+    ))
+
+
+def _on_loop(op: Operation) -> bool:
+    return op.is_async or op.kinds == frozenset({"task"})
+
+
+async def _call_on_loop(op: Operation, resource: object, args: tuple[Any, ...]) -> Outcome:
+    try:
+        value = op.fn(resource, *args)
+        if op.is_async or inspect.isawaitable(value):
+            value = await value
+        return _outcome(value)
+    except asyncio.CancelledError:
+        return Unknown("cancelled")
+    except BaseException as exc:  # every exception is a result to judge
+        return _raised(exc)
+
+
+def _call_sync(op: Operation, resource: object, args: tuple[Any, ...]) -> Outcome:
+    try:
+        value = op.fn(resource, *args)
+    except BaseException as exc:  # every exception is a result to judge
+        return _raised(exc)
+    if inspect.isawaitable(value):
+        return _not_awaited(op, value)
+    return _outcome(value)
+
+
+async def _build(factory: Callable[[], Any]) -> object:
+    value = factory()
+    if inspect.isawaitable(value):
+        value = await value
+    return value
+
+
+async def _maybe_await(fn: Callable[..., Any], *args: Any) -> object:
+    value = fn(*args)
+    if inspect.isawaitable(value):
+        value = await value
+    return value
+
+
+def _default_teardown(resource: object) -> Coroutine[Any, Any, object] | object:
+    aclose = getattr(resource, "aclose", None)
+    if callable(aclose):
+        return aclose()
+    close = getattr(resource, "close", None)
+    if callable(close):
+        return close()
+    return None
+
+
+_running = threading.local()
+
+
+class Engine:
+    """Owns the worker pools and runs scenarios.
+
+    Args:
+        timeout: default watchdog deadline per execution, in seconds.
+        start_method: ``forkserver`` (default on Linux) or ``spawn`` for
+            process workers.
+    """
+
+    def __init__(self, *, timeout: float = DEFAULT_TIMEOUT, start_method: str | None = None) -> None:
+        self.timeout = timeout
+        self.threads = ThreadPool()
+        self._start_method = start_method
+        self._loop: LoopThread | None = None
+        self._procs: ProcessPool | None = None
+        self._lock = _thread.allocate_lock()
+        self.executions = 0
+
+    @property
+    def loop(self) -> LoopThread:
+        """The live event-loop thread (a new one if the last was abandoned)."""
+        if self._loop is None or self._loop.abandoned:
+            self._loop = LoopThread()
+        return self._loop
+
+    @property
+    def processes(self) -> ProcessPool:
+        """The process-worker pool, started on first use."""
+        if self._procs is None:
+            self._procs = ProcessPool(start_method=self._start_method)
+        return self._procs
+
+    def close(self) -> None:
+        """Stop every worker this engine started."""
+        self.threads.close()
+        if self._loop is not None:
+            self._loop.close()
+            self._loop = None
+        if self._procs is not None:
+            self._procs.close()
+            self._procs = None
+
+    # ------------------------------------------------------------------
+    def execute(
+        self,
+        spec: Spec,
+        scenario: Scenario,
+        *,
+        scheduler: Scheduler | None = None,
+        timeout: float | None = None,
+    ) -> Execution:
+        """Run ``scenario`` once against a fresh resource.
+
+        Raises:
+            SpecError: the factory failed, the scenario names an unknown
+                operation or puts one on a kind it cannot run on, or jostle
+                is already running an execution on this thread.
+            SpecTypeError: an operation or the resource cannot be sent to a
+                process worker.
+        """
+        if getattr(_running, "active", False) or in_worker():
+            raise SpecError(
+                "a jostle execution was started from inside another one (an operation, "
+                "model or invariant called jostle.run/execute); run jostle tests side by "
+                "side, not nested"
+            )
+        _running.active = True
+        try:
+            with self._lock:
+                self.executions += 1
+                return _Run(self, spec, scenario, scheduler or StressScheduler(),
+                            self.timeout if timeout is None else timeout).run()
+        finally:
+            _running.active = False
+
+
+class _Run:
+    """The state of one execution (kept out of Engine so runs never share it)."""
+
+    def __init__(self, engine: Engine, spec: Spec, scenario: Scenario,
+                 scheduler: Scheduler, timeout: float) -> None:
+        self.engine = engine
+        self.spec = spec
+        self.scenario = scenario
+        self.sched = scheduler
+        self.timeout = timeout
+        self.rec = Recorder()
+        self.inflight: dict[int, tuple[int, Step, Operation, WorkerKind, Phase, int]] = {}
+        self.stuck: list[StuckWorker] = []
+        self.crashed: list[int] = []
+        self.errors: list[tuple[str, Raised]] = []
+        self.tasks: dict[int, asyncio.Task[Any]] = {}
+        # Workers given up on by the watchdog: anything they record late is
+        # dropped, so a cancelled or abandoned worker never adds a second
+        # record for an operation already recorded as hung.
+        self.dead: set[int] = set()
+        self._rec_lock = _thread.allocate_lock()
+
+    def _start(self, w: int, entry: tuple[int, Step, Operation, WorkerKind, Phase, int]) -> None:
+        with self._rec_lock:
+            if w not in self.dead:
+                self.inflight[w] = entry
+
+    def _finish(self, w: int, record: OpRecord) -> None:
+        with self._rec_lock:
+            if w in self.dead:
+                return
+            self.inflight.pop(w, None)
+            self.rec.add(record)
+
+    # -- helpers -------------------------------------------------------
+    def _ops(self) -> dict[int, tuple[Step, Operation]]:
+        out = {}
+        for index, worker, phase, step in self.scenario.indexed():
+            try:
+                op = self.spec.op(step.op)
+            except SpecError:
+                raise SpecError(
+                    f"the scenario's step {index} calls {step.op!r}, which spec "
+                    f"{self.spec.name!r} does not define; operations: "
+                    f"{', '.join(o.name for o in self.spec.operations)}"
+                ) from None
+            if phase == "parallel":
+                kind = self.scenario.workers[worker - 1].kind
+                if kind not in op.kinds:
+                    raise SpecError(
+                        f"the scenario puts operation {op.name!r} on a {kind} worker (worker "
+                        f"{worker}), but it can run on {sorted(op.kinds)} only"
+                        + ("; an async def runs as a task" if op.is_async else "")
+                    )
+            out[index] = (step, op)
+        return out
+
+    def run(self) -> Execution:
+        ops = self._ops()
+        loop = self.engine.loop
+        try:
+            resource = loop.call(_build(self.spec.factory), self.timeout)
+        except TimeoutError:
+            raise SpecError(
+                f"the resource factory {self.spec.name} did not return within "
+                f"{self.timeout} s; a factory must build the resource without waiting "
+                "for anything that only the operations provide"
+            ) from None
+        except Exception as exc:
+            raise SpecError(
+                f"the resource factory {self.spec.name} raised {type(exc).__name__}: {exc}; "
+                "jostle calls it with no arguments, on its event-loop thread, once per "
+                "execution; fix the factory or wrap it in a function that takes no arguments"
+            ) from exc
+        if resource is None:
+            raise SpecError(
+                f"the resource factory {self.spec.name} returned None; it must return the "
+                "shared resource the operations receive as their first argument"
+            )
+        try:
+            ok = self._sequential("prefix", ops, resource)
+            if ok:
+                ok = self._parallel(ops, resource)
+            if ok:
+                ok = self._sequential("suffix", ops, resource)
+            if ok:
+                self._invariants(resource)
+        finally:
+            self._teardown(resource)
+        history = self.rec.history()
+        return Execution(
+            scenario=self.scenario,
+            history=history,
+            scheduler=self.sched.describe(),
+            timeout=self.timeout,
+            stuck=tuple(self.stuck),
+            crashed=tuple(self.crashed),
+            errors=tuple(self.errors),
+            resource_name=type(resource).__name__,
+        )
+
+    # -- sequential parts ----------------------------------------------
+    def _sequential(self, phase: Phase, ops: dict[int, tuple[Step, Operation]],
+                    resource: object) -> bool:
+        loop = self.engine.loop
+        for index, _w, ph, _s in self.scenario.indexed():
+            if ph != phase:
+                continue
+            step, op = ops[index]
+            kind: WorkerKind = "task" if _on_loop(op) else "thread"
+            invoke = now()
+            self._start(0, (index, step, op, kind, phase, invoke))
+            outcome: Outcome | None
+            if kind == "task":
+                fut = loop.submit(self._seq_task(op, resource, step.args))
+                try:
+                    outcome = fut.result(self.timeout)
+                except _TIMEOUTS:
+                    outcome = None
+                    self._stuck_loop_call(fut)
+            else:
+                box: list[Outcome] = []
+                (pt,) = self.engine.threads.acquire(1)
+                pt.submit(lambda: box.append(_call_sync(op, resource, step.args)))
+                if pt.wait(self.timeout):
+                    outcome = box[0]
+                    self.engine.threads.release([pt])
+                else:
+                    outcome = None
+                    self._stuck_thread(0, pt)
+            if outcome is None:
+                return False
+            self._finish(0, OpRecord(index, 0, kind, phase, op.name, step.args, invoke, now(),
+                                     outcome))
+        return True
+
+    async def _seq_task(self, op: Operation, resource: object, args: tuple[Any, ...]) -> Outcome:
+        me = asyncio.current_task()
+        if me is not None:
+            self.tasks[0] = me
+        return await _call_on_loop(op, resource, args)
+
+    # -- the parallel part ---------------------------------------------
+    def _parallel(self, ops: dict[int, tuple[Step, Operation]], resource: object) -> bool:
+        plans = self.scenario.workers
+        if not plans:
+            return True
+        steps: dict[int, list[tuple[int, Step, Operation]]] = {w: [] for w in range(1, len(plans) + 1)}
+        for index, worker, phase, _s in self.scenario.indexed():
+            if phase == "parallel":
+                step, op = ops[index]
+                steps[worker].append((index, step, op))
+        by_kind: dict[WorkerKind, list[int]] = {"thread": [], "task": [], "process": []}
+        for w, plan in enumerate(plans, start=1):
+            by_kind[plan.kind].append(w)
+        infos = tuple(WorkerInfo(w, p.kind, len(p.steps)) for w, p in enumerate(plans, start=1))
+        deadline = time.monotonic() + self.timeout
+        gate = _Gate(len(by_kind["thread"]) + len(by_kind["task"]))
+        aevent = asyncio.Event()
+
+        # Processes first: submitting pickles the job, the step most likely to
+        # fail on misuse, before any thread is waiting at the gate.
+        procs: list[tuple[int, ProcessWorker]] = []
+        if by_kind["process"]:
+            handle = (self.spec.handle(resource) if self.spec.handle is not None
+                      else handle_for(resource))
+            pool = self.engine.processes
+            workers = pool.acquire(len(by_kind["process"]))
+            try:
+                for w, pw in zip(by_kind["process"], workers):
+                    pw.submit(ProcessJob(
+                        job_id=self.engine.executions, worker=w, phase="parallel",
+                        handle=handle,
+                        steps=tuple((i, op.name, op.fn, s.args) for i, s, op in steps[w]),
+                        pause_at_points=self.sched.remote_points, wait_for_go=True,
+                    ))
+                    procs.append((w, pw))
+            except BaseException:
+                for pw in workers:
+                    pool.discard(pw)
+                raise
+        self.sched.begin(infos)
+        threads = self.engine.threads.acquire(len(by_kind["thread"]))
+        for w, pt in zip(by_kind["thread"], threads):
+            pt.submit(partial(self._thread_worker, w, steps[w], resource, gate))
+        loop = self.engine.loop
+        futures = {
+            w: loop.submit(self._task_worker(w, steps[w], resource, gate, aevent))
+            for w in by_kind["task"]
+        }
+        arrived = gate.wait_arrived(deadline - time.monotonic())
+        for w, pw in procs:
+            while arrived:
+                event = pw.next_event(max(deadline - time.monotonic(), 0.0))
+                if event is None or event[0] == "died":
+                    arrived = False
+                elif event[0] == "ready":
+                    break
+        self.sched.before_release()
+        gate.open()
+        loop.loop.call_soon_threadsafe(aevent.set)
+        for _w, pw in procs:
+            if pw.alive:
+                pw.go()
+        try:
+            self._wait_parallel(threads, by_kind["thread"], futures, procs, deadline)
+        finally:
+            self.sched.end()
+        return not self.stuck
+
+    def _thread_worker(self, w: int, steps: list[tuple[int, Step, Operation]],
+                       resource: object, gate: _Gate) -> None:
+        sched = self.sched
+        gate.arrive()
+        gate.wait_open()
+        sched.thread_point(w, Point.START)
+        for index, step, op in steps:
+            sched.thread_point(w, Point.INVOKE)
+            invoke = now()
+            self._start(w, (index, step, op, "thread", "parallel", invoke))
+            outcome = _call_sync(op, resource, step.args)
+            self._finish(w, OpRecord(index, w, "thread", "parallel", op.name, step.args,
+                                     invoke, now(), outcome))
+            sched.thread_point(w, Point.RETURN)
+        sched.thread_point(w, Point.END)
+
+    async def _task_worker(self, w: int, steps: list[tuple[int, Step, Operation]],
+                           resource: object, gate: _Gate, aevent: asyncio.Event) -> None:
+        me = asyncio.current_task()
+        assert me is not None
+        self.tasks[w] = me
+        sched = self.sched
+        gate.arrive()
+        await aevent.wait()
+        await sched.task_point(w, Point.START)
+        for index, step, op in steps:
+            await sched.task_point(w, Point.INVOKE)
+            invoke = now()
+            self._start(w, (index, step, op, "task", "parallel", invoke))
+            outcome = await _call_on_loop(op, resource, step.args)
+            self._finish(w, OpRecord(index, w, "task", "parallel", op.name, step.args,
+                                     invoke, now(), outcome))
+            if isinstance(outcome, Unknown) and outcome.reason == "cancelled":
+                cur = asyncio.current_task()
+                if cur is not None and cur.cancelling():
+                    raise asyncio.CancelledError  # the worker itself was cancelled
+            await sched.task_point(w, Point.RETURN)
+        await sched.task_point(w, Point.END)
+
+    def _wait_parallel(self, threads: list[PoolThread], thread_ids: list[int],
+                       futures: dict[int, Any], procs: list[tuple[int, ProcessWorker]],
+                       deadline: float) -> None:
+        done_threads = []
+        for w, pt in zip(thread_ids, threads):
+            if pt.wait(deadline - time.monotonic()):
+                done_threads.append(pt)
+            else:
+                self._stuck_thread(w, pt)
+        self.engine.threads.release(done_threads)
+        for w, fut in futures.items():
+            try:
+                fut.result(max(deadline - time.monotonic(), 0.0))
+            except _TIMEOUTS:
+                self._stuck_task(w, fut)
+            except asyncio.CancelledError:
+                pass
+        pool = self.engine.processes if procs else None
+        for w, pw in procs:
+            records = pw.collect(max(deadline - time.monotonic(), 0.0))
+            if records is None:
+                self._stuck_process(w, pw)
+                continue
+            for r in records:
+                if isinstance(r.outcome, Returned) and r.outcome.value is UNKNOWN:
+                    r = OpRecord(r.index, r.worker, r.kind, r.phase, r.op, r.args,
+                                 r.invoke, r.response, Unknown("unknown"))
+                self.rec.add(r)
+            assert pool is not None
+            if not pw.alive:
+                self.crashed.append(w)
+                pool.discard(pw)
+            else:
+                pool.release([pw])
+
+    # -- stuck workers -------------------------------------------------
+    def _pending(self, w: int, reason: str) -> str | None:
+        """Give up on worker ``w``: its in-flight operation becomes pending."""
+        with self._rec_lock:
+            self.dead.add(w)
+            entry = self.inflight.pop(w, None)
+            if entry is None:
+                return None
+            index, step, op, k, phase, invoke = entry
+            self.rec.add(OpRecord(index, w, k, phase, op.name, step.args, invoke, None,
+                                  Unknown(reason)))
+        return f"{op.name}({', '.join(map(repr, step.args))})"
+
+    def _stuck_thread(self, w: int, pt: PoolThread) -> None:
+        stack, where = thread_stack(pt.ident)
+        self.engine.threads.abandon(pt)
+        self.stuck.append(StuckWorker(w, "thread", self._pending(w, "hung"), stack, where))
+
+    def _stuck_task(self, w: int, fut: Any) -> None:
+        loop = self.engine.loop
+        task = self.tasks.get(w)
+        if task is not None:
+            stack, where = task_stack(task)
+        else:
+            stack, where = "(task never started)", None
+        op = self._pending(w, "hung")
+        if not loop.responsive(0.2):
+            # The loop thread itself is blocked: show that and replace the loop.
+            lstack, lwhere = thread_stack(loop.ident)
+            stack = f"event loop thread blocked:\n{lstack}\n{stack}"
+            where = lwhere or where
+            loop.abandoned = True
+        else:
+            fut.cancel()
+        self.stuck.append(StuckWorker(w, "task", op, stack, where))
+
+    def _stuck_loop_call(self, fut: Any) -> None:
+        self._stuck_task(0, fut)
+
+    def _stuck_process(self, w: int, pw: ProcessWorker) -> None:
+        stack = pw.dump_stacks()
+        self.engine.processes.discard(pw)
+        self.stuck.append(StuckWorker(w, "process", self._pending(w, "hung"),
+                                      stack, blocked_at(stack)))
+
+    # -- after the run -------------------------------------------------
+    def _invariants(self, resource: object) -> None:
+        loop = self.engine.loop
+        checks: list[Callable[[object], object]] = list(self.spec.invariants)
+        if self.spec.model_invariants is not None:
+            checks.append(partial(self.spec.model_invariants, history=self.rec.history()))
+        for inv in checks:
+            try:
+                loop.call(_maybe_await(inv, resource), self.timeout)
+            except TimeoutError:
+                stack, where = thread_stack(loop.ident)
+                loop.abandoned = not loop.responsive(0.2)
+                self.stuck.append(StuckWorker(
+                    0, "task", f"invariant {getattr(inv, '__name__', inv)}", stack, where))
+                return
+            except BaseException as exc:  # reported by the checker
+                self.errors.append(("invariant", _raised(exc)))
+
+    def _teardown(self, resource: object) -> None:
+        teardown = self.spec.teardown or _default_teardown
+        loop = self.engine.loop
+        if loop.abandoned:
+            return
+        try:
+            loop.call(_maybe_await(teardown, resource), self.timeout)
+        except TimeoutError:
+            if not self.stuck:
+                stack, where = thread_stack(loop.ident)
+                self.stuck.append(StuckWorker(0, "task", "teardown", stack, where))
+            loop.abandoned = not loop.responsive(0.2)
+        except BaseException as exc:
+            if not self.stuck:  # after a hang, a failing teardown is expected noise
+                self.errors.append(("teardown", _raised(exc)))
+
+
+_engine: Engine | None = None
+_engine_lock = _thread.allocate_lock()
+
+
+def get_engine() -> Engine:
+    """The process-wide engine, created on first use and closed at exit."""
+    global _engine
+    with _engine_lock:
+        if _engine is None:
+            _engine = Engine()
+            atexit.register(_engine.close)
+        return _engine
+
+
+def execute(
+    spec: Spec,
+    scenario: Scenario,
+    *,
+    scheduler: Scheduler | None = None,
+    timeout: float | None = None,
+) -> Execution:
+    """Run ``scenario`` once against a fresh resource built by ``spec``.
+
+    This runs; it does not judge.  Pass the result to :func:`jostle.judge`
+    (or use :func:`jostle.replay`, which does both and raises).
+
+    Args:
+        spec: the resource and its operations.
+        scenario: what to run (see :class:`jostle.Scenario`).
+        scheduler: who decides the interleaving (default: a fresh
+            :class:`jostle.StressScheduler`).
+        timeout: watchdog deadline in seconds (default 2).
+
+    Returns:
+        The :class:`jostle.Execution`.
+
+    Example:
+        >>> import jostle
+        >>> from hypothesis import strategies as st
+        >>> def add(s, x): s.add(x)
+        >>> class Model:
+        ...     def __init__(self): self.s = set()
+        ...     def add(self, x): self.s.add(x)
+        >>> spec = jostle.spec(set, jostle.operation(add, st.integers()), model=Model)
+        >>> run = jostle.execute(spec, jostle.Scenario(workers=(
+        ...     jostle.WorkerPlan("thread", (jostle.Step("add", (1,)),)),)))
+        >>> [r.call_repr() for r in run.history.ops]
+        ['add(1)']
+    """
+    return get_engine().execute(spec, scenario, scheduler=scheduler, timeout=timeout)

@@ -33,7 +33,7 @@ import inspect
 import threading
 import time
 import traceback
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -193,6 +193,11 @@ async def _call_on_loop(op: Operation, resource: object, args: tuple[Any, ...]) 
         return _raised(exc)
 
 
+def _append_call(box: list[Outcome], op: Operation, resource: object,
+                 args: tuple[Any, ...]) -> None:
+    box.append(_call_sync(op, resource, args))
+
+
 def _call_sync(op: Operation, resource: object, args: tuple[Any, ...]) -> Outcome:
     try:
         value = op.fn(resource, *args)
@@ -217,7 +222,7 @@ async def _maybe_await(fn: Callable[..., Any], *args: Any) -> object:
     return value
 
 
-def _default_teardown(resource: object) -> Coroutine[Any, Any, object] | object:
+def _default_teardown(resource: object) -> object:
     aclose = getattr(resource, "aclose", None)
     if callable(aclose):
         return aclose()
@@ -239,7 +244,8 @@ class Engine:
             process workers.
     """
 
-    def __init__(self, *, timeout: float = DEFAULT_TIMEOUT, start_method: str | None = None) -> None:
+    def __init__(self, *, timeout: float = DEFAULT_TIMEOUT,
+                 start_method: str | None = None) -> None:
         self.timeout = timeout
         self.threads = ThreadPool()
         self._start_method = start_method
@@ -429,7 +435,7 @@ class _Run:
             else:
                 box: list[Outcome] = []
                 (pt,) = self.engine.threads.acquire(1)
-                pt.submit(lambda: box.append(_call_sync(op, resource, step.args)))
+                pt.submit(partial(_append_call, box, op, resource, step.args))
                 if pt.wait(self.timeout):
                     outcome = box[0]
                     self.engine.threads.release([pt])
@@ -453,7 +459,8 @@ class _Run:
         plans = self.scenario.workers
         if not plans:
             return True
-        steps: dict[int, list[tuple[int, Step, Operation]]] = {w: [] for w in range(1, len(plans) + 1)}
+        steps: dict[int, list[tuple[int, Step, Operation]]] = {
+            w: [] for w in range(1, len(plans) + 1)}
         for index, worker, phase, _s in self.scenario.indexed():
             if phase == "parallel":
                 step, op = ops[index]
@@ -475,7 +482,7 @@ class _Run:
             pool = self.engine.processes
             workers = pool.acquire(len(by_kind["process"]))
             try:
-                for w, pw in zip(by_kind["process"], workers):
+                for w, pw in zip(by_kind["process"], workers, strict=True):
                     pw.submit(ProcessJob(
                         job_id=self.engine.executions, worker=w, phase="parallel",
                         handle=handle,
@@ -489,7 +496,7 @@ class _Run:
                 raise
         self.sched.begin(infos)
         threads = self.engine.threads.acquire(len(by_kind["thread"]))
-        for w, pt in zip(by_kind["thread"], threads):
+        for w, pt in zip(by_kind["thread"], threads, strict=True):
             pt.submit(partial(self._thread_worker, w, steps[w], resource, gate))
         loop = self.engine.loop
         futures = {
@@ -497,7 +504,7 @@ class _Run:
             for w in by_kind["task"]
         }
         arrived = gate.wait_arrived(deadline - time.monotonic())
-        for w, pw in procs:
+        for _w, pw in procs:
             while arrived:
                 event = pw.next_event(max(deadline - time.monotonic(), 0.0))
                 if event is None or event[0] == "died":
@@ -548,10 +555,8 @@ class _Run:
             outcome = await _call_on_loop(op, resource, step.args)
             self._finish(w, OpRecord(index, w, "task", "parallel", op.name, step.args,
                                      invoke, now(), outcome))
-            if isinstance(outcome, Unknown) and outcome.reason == "cancelled":
-                cur = asyncio.current_task()
-                if cur is not None and cur.cancelling():
-                    raise asyncio.CancelledError  # the worker itself was cancelled
+            if w in self.dead:
+                raise asyncio.CancelledError  # the watchdog gave up on this worker
             await sched.task_point(w, Point.RETURN)
         await sched.task_point(w, Point.END)
 
@@ -559,7 +564,7 @@ class _Run:
                        futures: dict[int, Any], procs: list[tuple[int, ProcessWorker]],
                        deadline: float) -> None:
         done_threads = []
-        for w, pt in zip(thread_ids, threads):
+        for w, pt in zip(thread_ids, threads, strict=True):
             if pt.wait(deadline - time.monotonic()):
                 done_threads.append(pt)
             else:
@@ -640,7 +645,8 @@ class _Run:
         loop = self.engine.loop
         checks: list[Callable[[object], object]] = list(self.spec.invariants)
         if self.spec.model_invariants is not None:
-            checks.append(partial(self.spec.model_invariants, history=self.rec.history()))
+            history, check = self.rec.history(), self.spec.model_invariants
+            checks.append(lambda res: check(res, history))
         for inv in checks:
             try:
                 loop.call(_maybe_await(inv, resource), self.timeout)

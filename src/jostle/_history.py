@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Literal, Union
+from typing import Literal
 
 __all__ = [
     "History",
@@ -67,7 +67,7 @@ class Unknown:
     reason: str
 
 
-Outcome = Union[Returned, Raised, Unknown]
+Outcome = Returned | Raised | Unknown
 
 
 @dataclass(frozen=True, slots=True)

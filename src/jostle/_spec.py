@@ -49,7 +49,7 @@ def _check_kinds(kinds: Iterable[str], where: str) -> frozenset[WorkerKind]:
                 f"{where}: unknown worker kind {_describe(k)}; "
                 f"choose from {', '.join(map(repr, KINDS))}"
             )
-        out.add(k)  # type: ignore[arg-type]
+        out.add(k)
     if not out:
         raise SpecError(f"{where}: kinds is empty; give at least one of {KINDS}")
     return frozenset(out)

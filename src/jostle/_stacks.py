@@ -90,8 +90,7 @@ def blocked_at(text: str) -> tuple[str, int] | None:
             lineno = int(line.split("line ")[1].split()[0].rstrip(","))
         except (IndexError, ValueError):
             continue
-        if _is_user_file(name):
-            # faulthandler prints innermost first; keep the first user frame
-            if best is None:
-                best = (name, lineno)
+        # faulthandler prints innermost first; keep the first user frame
+        if best is None and _is_user_file(name):
+            best = (name, lineno)
     return best

@@ -150,3 +150,9 @@ class SharedCounters:
 
 def incr(r, slot):
     return r.incr(slot)
+
+
+def is_daemon(r):
+    import multiprocessing
+
+    return multiprocessing.current_process().daemon

@@ -217,6 +217,23 @@ def test_worker_ignores_sigint(pool):
         assert run(w, NONE, (ops.sigint_ignored,))[0].outcome == Returned(True)
 
 
+def test_worker_is_not_daemonic_inside(pool):
+    """Inside a worker the daemon flag is off, so ops may start processes."""
+    with workers(pool, 1) as [w]:
+        assert run(w, NONE, (ops.is_daemon,))[0].outcome == Returned(False)
+
+
+def test_stale_release_is_ignored(pool):
+    """A release sent to a worker that is not paused does not disturb it."""
+    with workers(pool, 1) as [w]:
+        w.release()
+        w.submit(job(NONE, (ops.add_one, 1), wait_for_go=True))
+        assert w.wait_ready(30)
+        w.release()
+        w.go()
+        assert w.collect(30)[0].outcome == Returned(2)
+
+
 def test_worker_dying_mid_operation(pool):
     """An op that kills its process yields Unknown('worker died'); acquire replaces it."""
     with workers(pool, 1) as [w]:

@@ -490,6 +490,12 @@ class _Run:
                         pause_at_points=self.sched.remote_points, wait_for_go=True,
                     ))
                     procs.append((w, pw))
+                # Attach before any thread waits at the gate: an attach error
+                # (a SpecError with the worker's traceback) then leaves
+                # nothing half-started.
+                # A worker that dies or stalls here is reported by collect().
+                for _w, pw in procs:
+                    pw.wait_ready(max(deadline - time.monotonic(), 0.0))
             except BaseException:
                 for pw in workers:
                     pool.discard(pw)
@@ -503,14 +509,7 @@ class _Run:
             w: loop.submit(self._task_worker(w, steps[w], resource, gate, aevent))
             for w in by_kind["task"]
         }
-        arrived = gate.wait_arrived(deadline - time.monotonic())
-        for _w, pw in procs:
-            while arrived:
-                event = pw.next_event(max(deadline - time.monotonic(), 0.0))
-                if event is None or event[0] == "died":
-                    arrived = False
-                elif event[0] == "ready":
-                    break
+        gate.wait_arrived(deadline - time.monotonic())
         self.sched.before_release()
         gate.open()
         loop.loop.call_soon_threadsafe(aevent.set)

@@ -1,7 +1,8 @@
 """Persistent process workers: one child interpreter each, reused across jobs.
 
 A process costs 40-50 ms to start with forkserver or spawn, and a warm round
-trip costs about 100 µs (FIELD-NOTES, "Processes"), so jostle keeps a pool of
+trip about 100 µs (FIELD-NOTES, "Processes"; here a one-operation job took
+160 µs and each further operation 25 µs), so jostle keeps a pool of
 children alive for a whole test and sends each one *job* per execution, as
 pytest-xdist keeps its nodes and ``ProcessPoolExecutor`` its workers.  Unlike
 an executor, a job is not a call: it is a scenario worker's list of
@@ -36,8 +37,9 @@ event of its own, ``("died", exitcode)``, when the pipe reaches EOF or the
 process exits.
 
 A hang is diagnosed with ``faulthandler``: each child registers SIGUSR1 to
-dump every thread's stack into a per-worker file (pytest-timeout's approach),
-which works even when the child's main thread is blocked in C.
+dump every thread's stack into a per-worker file (as pytest's
+``faulthandler_timeout`` does), which works even when the child's main thread
+is blocked in C.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ import faulthandler
 import multiprocessing
 import os
 import pickle
+import selectors
 import signal
 import sys
 import tempfile
@@ -183,16 +186,29 @@ class _Child:
         self.thread = threading.get_ident()
 
     def send(self, msg: Event) -> None:
-        self.conn.send_bytes(pickle.dumps(msg, _PROTOCOL))
+        self.send_bytes(pickle.dumps(msg, _PROTOCOL))
 
-    def recv(self) -> Event:
+    def send_bytes(self, data: bytes) -> None:
         try:
-            msg: Event = self.conn.recv()
-        except (EOFError, OSError):
-            _exit(0)
-        if msg[0] == "kill":
-            _exit(KILLED_AT_POINT)
-        return msg
+            self.conn.send_bytes(data)
+        except OSError:
+            _exit(0)  # the controller has gone
+
+    def recv(self, *expected: str) -> Event:
+        """The next message of an ``expected`` kind; ``kill`` exits at once.
+
+        Other kinds are stale (say, a release sent after the point had
+        already been released by ``collect``) and are skipped.
+        """
+        while True:
+            try:
+                msg: Event = self.conn.recv()
+            except (EOFError, OSError):
+                _exit(0)
+            if msg[0] == "kill":
+                _exit(KILLED_AT_POINT)
+            if msg[0] in expected:
+                return msg
 
     def run_job(self, job_id: int, path: list[str] | None, data: bytes) -> None:
         if path is not None:
@@ -208,7 +224,7 @@ class _Child:
             self.send_error(job_id, "attach", exc)
             return
         self.send(("ready", job_id))
-        if not job.wait_for_go or self.recv()[0] == "go":
+        if not job.wait_for_go or self.recv("go", "cancel")[0] == "go":
             if job.pause_at_points:
                 _set_hook(self.sync_point)
             try:
@@ -263,7 +279,7 @@ class _Child:
         except Exception as exc:
             rec = replace(rec, outcome=_stand_in(rec, exc))
             data = pickle.dumps(("record", rec), _PROTOCOL)
-        self.conn.send_bytes(data)
+        self.send_bytes(data)
 
     def send_error(self, job_id: int, stage: str, exc: BaseException) -> None:
         raised = _raised(exc)
@@ -273,11 +289,11 @@ class _Child:
         except Exception:
             raised = Raised(_remote(exc, raised.traceback), raised.traceback)
             data = pickle.dumps(("error", job_id, stage, raised), _PROTOCOL)
-        self.conn.send_bytes(data)
+        self.send_bytes(data)
 
     def pause(self, label: str) -> None:
         self.send(("point", self.index, label))
-        self.recv()
+        self.recv("release")
 
     def sync_point(self, label: str) -> None:
         # Threads an operation starts are not scheduled; only the op's own.
@@ -363,6 +379,9 @@ class ProcessWorker:
         )
         self._process.start()
         child_conn.close()
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(self._conn.fileno(), selectors.EVENT_READ)
+        self._selector.register(self._process.sentinel, selectors.EVENT_READ)
         pid = self._process.pid
         assert pid is not None
         self._pid: int = pid
@@ -464,7 +483,11 @@ class ProcessWorker:
         self._send(("cancel",))
 
     def release(self) -> None:
-        """Let a worker paused at a point go on to the next one."""
+        """Let a worker paused at a point run on to its next point (or done).
+
+        To run one worker at a time, wait for that next event
+        (:meth:`next_event`) before releasing another worker.
+        """
         self._send(("release",))
 
     def crash(self) -> None:
@@ -582,6 +605,7 @@ class ProcessWorker:
         self._dead = True
         self._over = True
         self._exitcode = self._process.exitcode
+        self._selector.close()
         self._conn.close()
         self._process.close()
         os.close(self._dump_fd)
@@ -608,11 +632,13 @@ class ProcessWorker:
         conn = self._conn
         try:
             if not conn.poll(0):
-                ready = wait([conn, self._process.sentinel], timeout)
-                if not ready:
+                # One selector per worker, reused: building one per wait (as
+                # multiprocessing.connection.wait does) doubles the cost of a
+                # controlled-mode point.
+                if not self._selector.select(timeout):
                     return None
-                if conn not in ready and not conn.poll(0):
-                    return self._mark_dead()
+                if not conn.poll(0):
+                    return self._mark_dead()  # only the exit sentinel is ready
             msg: Event = conn.recv()
         except (EOFError, OSError):
             return self._mark_dead()

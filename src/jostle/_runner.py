@@ -186,22 +186,28 @@ def concurrent_test(
         return judge(spec, execution)
 
     def test(scenario: Scenario) -> None:
+        __tracebackhide__ = True  # pytest shows the failure, not jostle's frames
         key = repr(scenario)
+        found: ConcurrencyFailure | None = None
         if key in seen:
-            failure, first_run = seen[key]
+            found, first_run = seen[key]
             if current_build_context().is_final:
                 hits = sum(not run_once(scenario).ok for _ in range(repeats))
-                _add_note(failure,
+                _add_note(found,
                           f"jostle: this scenario failed on run {first_run} of {repeats} when "
                           f"found; re-run {repeats} more times, it failed {hits} time(s)")
-            raise failure
-        for i in range(1, repeats + 1):
-            verdict = run_once(scenario)
-            if not verdict.ok:
-                failure = failure_for(verdict, spec,
-                                      attempt=f"failed on run {i} of {repeats} of this scenario")
-                seen[key] = (failure, i)
-                raise failure
+        else:
+            for i in range(1, repeats + 1):
+                verdict = run_once(scenario)
+                if not verdict.ok:
+                    found = failure_for(
+                        verdict, spec, attempt=f"failed on run {i} of {repeats} of this scenario")
+                    seen[key] = (found, i)
+                    break
+        if found is not None:
+            # One raise site and a fresh traceback: a replayed failure has the
+            # same origin (type, file, line) as when it was first seen.
+            raise found.with_traceback(None)
 
     ident = re.sub(r"\W", "_", spec.name)
     test.__name__ = test.__qualname__ = f"test_{ident}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 import jostle
+
 from examples import (
     LockedSessionRegistry,
     LockedTicketFile,

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import threading
 
-import proc_resources as pr
 from jostle._control import Controller, Strategy
 from jostle._controlled_processes import ProxyResult, run_proxy
 from jostle._handles import handle_for
 from jostle._processes import ProcessJob, ProcessPool
 from jostle._strategies import Preemptions, from_log
+
+import proc_resources as pr
 
 
 def run_two(pool: ProcessPool, strategy: Strategy, *, allow_kill: bool = False
@@ -65,7 +66,7 @@ def test_switch_at_the_sync_point_loses_an_update() -> None:
     with ProcessPool() as pool:
         found = None
         for step in range(1, 8):
-            results, c, final = run_two(pool, Preemptions(switches=((step, 1),)))
+            _, c, final = run_two(pool, Preemptions(switches=((step, 1),)))
             if final == 1:
                 found = (step, from_log(c.log))
                 break

@@ -5,12 +5,13 @@ from __future__ import annotations
 import sys
 
 import pytest
-import thread_resources as tr
 from hypothesis import strategies as st
 
 import jostle
 from jostle import Scenario, Step, WorkerPlan
 from jostle._engine import get_engine
+
+import thread_resources as tr
 
 COUNTER = jostle.spec(tr.RendezvousCounter, jostle.operation(tr.incr), jostle.operation(tr.get),
                       model=tr.CounterModel)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 import jostle
-import proc_resources as pr
 from jostle import Scenario, Step, WorkerPlan
 from jostle._engine import get_engine
+
+import proc_resources as pr
 
 
 def counter_spec(factory: type[pr.FileCounter]) -> jostle.Spec:

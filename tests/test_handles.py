@@ -14,7 +14,6 @@ from collections.abc import Iterator
 
 import pytest
 
-import _proc_ops as ops
 from jostle import _syncpoints
 from jostle._errors import SpecError, SpecTypeError
 from jostle._handles import (
@@ -29,6 +28,8 @@ from jostle._handles import (
 from jostle._history import Returned
 from jostle._processes import ProcessJob, ProcessPool, ProcessWorker
 from jostle._syncpoints import sync_point
+
+import _proc_ops as ops
 
 SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
 _ids = itertools.count(1)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import machines as m
 import pytest
 from hypothesis import settings
 from hypothesis.stateful import RuleBasedStateMachine, rule
 
 import jostle
+
+import machines as m
 
 
 def spec(resource: type) -> jostle.Spec:

@@ -15,11 +15,12 @@ from collections.abc import Iterator
 
 import pytest
 
-import _proc_ops as ops
 from jostle._errors import JostleError, SpecError, SpecTypeError
 from jostle._handles import FileHandle, handle_for
 from jostle._history import Raised, Returned, Unknown, now
 from jostle._processes import END, START, ProcessJob, ProcessPool, ProcessWorker, RemoteException
+
+import _proc_ops as ops
 
 SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
 _ids = itertools.count(1)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import thread_resources as tr
-
 import jostle
 from jostle import History, OpRecord, Returned, Scenario, Step, Unknown, WorkerPlan
+
+import thread_resources as tr
 
 
 def test_timeline_has_a_column_per_worker_and_marks_pending() -> None:

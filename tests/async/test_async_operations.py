@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-import async_resources as ar
 from hypothesis import strategies as st
 
 import jostle
 from jostle import Scenario, Step, WorkerPlan
+
+import async_resources as ar
 
 
 class Box:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import async_resources as ar
 import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 
 import jostle
+
+import async_resources as ar
 
 SESSIONS = jostle.spec(ar.SessionCache, jostle.operation(ar.get_session), model=ar.SessionModel,
                        invariants=[ar.one_session])

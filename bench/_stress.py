@@ -54,8 +54,7 @@ import functools
 import time
 from typing import Any
 
-from hypothesis import HealthCheck, Phase, Verbosity, settings
-from hypothesis import seed as hypothesis_seed
+from hypothesis import HealthCheck, Phase, Verbosity, seed as hypothesis_seed, settings
 from hypothesis.control import current_build_context
 from hypothesis.errors import HypothesisException
 

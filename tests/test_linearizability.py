@@ -9,8 +9,7 @@ import threading
 from collections.abc import Callable, Hashable
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from jostle._errors import SpecError, SpecTypeError
 from jostle._history import History, OpRecord, Outcome, Raised, Returned, Unknown

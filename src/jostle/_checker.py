@@ -28,6 +28,7 @@ from typing import Literal
 from ._engine import Execution
 from ._errors import (
     ConcurrencyFailure,
+    Deadlock,
     Hang,
     InvariantViolated,
     NotLinearizable,
@@ -40,12 +41,14 @@ from ._spec import Spec
 
 __all__ = ["Finding", "Verdict", "judge"]
 
-FindingKind = Literal["exception", "crash", "hang", "invariant", "teardown", "linearizability"]
+FindingKind = Literal["exception", "crash", "hang", "deadlock", "invariant", "teardown",
+                      "linearizability"]
 
 _FAILURE_TYPES: dict[str, type[ConcurrencyFailure]] = {
     "exception": UnexpectedException,
     "crash": WorkerCrashed,
     "hang": Hang,
+    "deadlock": Deadlock,
     "invariant": InvariantViolated,
     "teardown": UnexpectedException,
     "linearizability": NotLinearizable,
@@ -187,15 +190,20 @@ def judge(spec: Spec, execution: Execution, *, linearizability: bool = True) -> 
             for s in execution.stuck
         )
         first = next((s.where for s in execution.stuck if s.where), None)
+        kind: FindingKind = "hang"
+        if execution.deadlock is not None:
+            kind, summary = "deadlock", f"deadlock: {execution.deadlock}"
+        elif execution.hang_reason is not None:
+            summary = f"{execution.hang_reason}: {names}"
+        else:
+            summary = (f"{len(execution.stuck)} worker(s) still running after "
+                       f"{execution.timeout:g} s (deadlock or blocked forever): {names}")
         findings.append(Finding(
-            "hang",
-            f"{len(execution.stuck)} worker(s) still running after {execution.timeout:g} s "
-            f"(deadlock or blocked forever): {names}",
-            detail,
+            kind, summary, detail,
             located(BlockedHere("blocked here"), first) if first else None,
         ))
     for stage, raised in execution.errors:
-        kind: FindingKind = "invariant" if stage == "invariant" else "teardown"
+        kind = "invariant" if stage == "invariant" else "teardown"
         findings.append(Finding(
             kind, f"{stage} failed: {raised.type_name}: {raised.exception}",
             raised.traceback.rstrip(), raised.exception,

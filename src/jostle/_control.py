@@ -26,9 +26,16 @@ nobody can run:
 Every decision is appended to one global log, whatever kind of entity took
 it, so a mixed run of threads, tasks and processes replays from one list.
 
-All synchronisation here uses raw ``_thread`` locks: controlled runs replace
-``threading``'s primitives with cooperative ones, and the baton itself must
-never be caught by that.
+All synchronisation here uses raw ``_thread`` locks, allocated through a
+reference taken at import: controlled runs replace ``threading``'s primitives
+and ``_thread.allocate_lock`` with cooperative ones, and the baton itself must
+never be caught by that (a Controller may be built inside a patching window).
+
+The baton holder is the only thread that drives the controller, with one
+exception: a wall-clock watchdog on another thread may :meth:`Controller.abort`
+a run whose holder is stuck in code jostle does not control.  Moving the baton
+and aborting are therefore serialised by a raw mutex; the no-switch path of
+:meth:`Controller.point` takes no lock.
 """
 
 from __future__ import annotations
@@ -47,6 +54,8 @@ __all__ = [
     "EntityState",
     "Strategy",
 ]
+
+_allocate_lock = _thread.allocate_lock
 
 
 class Aborted(BaseException):
@@ -75,6 +84,10 @@ class Entity:
         blocked_on: the resource it waits for, when blocked.
         deadline: virtual time at which a timed wait gives up, or ``None``.
         timed_out: set when the virtual clock woke it rather than a release.
+        busy: inside a controller call (:meth:`Controller.point`, ``block``,
+            ``pick``, ``finish``): code it runs there (a strategy written in
+            a test file, the log's records) is not the entity's own, and a
+            tracer must not turn it into scheduling points.
     """
 
     id: int
@@ -84,7 +97,8 @@ class Entity:
     deadline: float | None = None
     timed_out: bool = False
     aborted: bool = False
-    _park: _thread.LockType = field(default_factory=_thread.allocate_lock, repr=False)
+    busy: bool = False
+    _park: _thread.LockType = field(default_factory=_allocate_lock, repr=False)
 
     def __post_init__(self) -> None:
         self._park.acquire()
@@ -171,11 +185,17 @@ class Controller:
         self.holder: Entity | None = None
         self.deadlock: list[Entity] | None = None
         self.livelock = False
-        self._done = _thread.allocate_lock()
+        self._done = _allocate_lock()
         self._done.acquire()
         self._finished = False
+        # Serialises moving the baton with abort() from a watchdog thread.
+        self._mutex = _allocate_lock()
         #: Called with (entity, resource) to describe a wait-for edge in reports.
         self.describe_owner: Callable[[Hashable], Entity | None] = lambda r: None
+        #: Called with the blocked entities when a deadlock is detected, on the
+        #: detecting thread, before anyone is woken with :class:`Aborted`: the
+        #: only moment the wait-for state (owners, stacks) is still intact.
+        self.on_deadlock: Callable[[list[Entity]], None] | None = None
 
     # -- set-up ----------------------------------------------------------
     def add(self, name: str) -> Entity:
@@ -189,8 +209,9 @@ class Controller:
         runnable = self._runnable()
         first = self.strategy.next(0, None, runnable, preemptible=True)
         self.log.append(Decision(0, "start", first.id, first.id, "", default=first is runnable[0]))
-        self.holder = first
-        first._park.release()
+        with self._mutex:
+            self.holder = first
+            first._park.release()
 
     def wait(self, timeout: float | None) -> bool:
         """Wait (controller thread) until every entity is done or the run
@@ -209,25 +230,39 @@ class Controller:
             raise Aborted(me.name)
 
     def point(self, me: Entity, label: str = "", *, preemptible: bool = True) -> None:
-        """A scheduling point in ``me``: the strategy may switch to another."""
-        self.step += 1
-        if self.step > self.max_steps:
-            self.livelock = True
-            self._abort_all()
+        """A scheduling point in ``me``: the strategy may switch to another.
+
+        Raises:
+            Aborted: the run was aborted (step limit, deadlock, watchdog).
+        """
+        if me.aborted:
             raise Aborted(me.name)
-        runnable = self._runnable()
-        nxt = self.strategy.next(self.step, me, runnable, preemptible=preemptible)
-        if nxt is not me:
-            self.log.append(Decision(self.step, "switch", me.id, nxt.id, label))
-            self._handoff(me, nxt)
+        me.busy = True
+        try:
+            self.step += 1
+            if self.step > self.max_steps:
+                self.livelock = True
+                self._abort_all()
+                raise Aborted(me.name)
+            runnable = self._runnable()
+            nxt = self.strategy.next(self.step, me, runnable, preemptible=preemptible)
+            if nxt is not me:
+                self.log.append(Decision(self.step, "switch", me.id, nxt.id, label))
+                self._handoff(me, nxt)
+        finally:
+            me.busy = False
 
     def pick(self, me: Entity, options: int, what: str, label: str = "") -> int:
         """A choice that is not a switch (e.g. which ready callback runs)."""
-        self.step += 1
-        choice = self.strategy.pick(self.step, options, what) if options > 1 else 0
-        if choice:
-            self.log.append(Decision(self.step, "pick", me.id, choice, label or what))
-        return choice
+        me.busy = True
+        try:
+            self.step += 1
+            choice = self.strategy.pick(self.step, options, what) if options > 1 else 0
+            if choice:
+                self.log.append(Decision(self.step, "pick", me.id, choice, label or what))
+            return choice
+        finally:
+            me.busy = False
 
     def block(self, me: Entity, on: Hashable, *, timeout: float | None = None,
               label: str = "") -> bool:
@@ -237,15 +272,21 @@ class Controller:
         Raises:
             Aborted: the run was aborted (deadlock) while waiting.
         """
-        me.state = EntityState.BLOCKED
-        me.blocked_on = on
-        me.deadline = None if timeout is None else self.now + max(timeout, 0.0)
-        me.timed_out = False
-        self.step += 1
-        nxt = self._next_after(me, "block", label)
-        if nxt is not me:
-            self._handoff(me, nxt)
-        return not me.timed_out
+        if me.aborted:
+            raise Aborted(me.name)
+        me.busy = True
+        try:
+            me.state = EntityState.BLOCKED
+            me.blocked_on = on
+            me.deadline = None if timeout is None else self.now + max(timeout, 0.0)
+            me.timed_out = False
+            self.step += 1
+            nxt = self._next_after(me, "block", label)
+            if nxt is not me:
+                self._handoff(me, nxt)
+            return not me.timed_out
+        finally:
+            me.busy = False
 
     def wake(self, on: Hashable, *, count: int | None = None) -> int:
         """Make up to ``count`` (all if ``None``) entities blocked on ``on``
@@ -261,17 +302,34 @@ class Controller:
         return woken
 
     def finish(self, me: Entity) -> None:
-        """``me`` is done; pass the baton on (or end the run)."""
+        """``me`` is done; pass the baton on (or end the run).  After an
+        abort it only marks ``me`` done: nobody holds the baton any more."""
         me.state = EntityState.DONE
-        self.step += 1
-        if all(e.state is EntityState.DONE for e in self.entities):
-            self._end()
+        if me.aborted:
             return
+        me.busy = True
         try:
-            nxt = self._next_after(me, "finish", "")
-        except Aborted:
-            return
-        nxt._park.release()
+            self.step += 1
+            if all(e.state is EntityState.DONE for e in self.entities):
+                self._end()
+                return
+            try:
+                nxt = self._next_after(me, "finish", "")
+            except Aborted:
+                return
+            with self._mutex:
+                if me.aborted:  # the watchdog aborted the run meanwhile
+                    return
+                self.holder = nxt
+                nxt._park.release()
+        finally:
+            me.busy = False
+
+    def abort(self) -> None:
+        """Abort the run from outside (the wall-clock watchdog's thread):
+        every entity but the holder is woken with :class:`Aborted`, the
+        holder gets it at its next call, and :meth:`wait` returns."""
+        self._abort_all()
 
     def sleep(self, me: Entity, seconds: float, label: str = "") -> None:
         """Cooperative sleep: a timed block on nothing, in virtual time."""
@@ -288,6 +346,11 @@ class Controller:
                      if e.state is EntityState.BLOCKED and e.deadline is not None]
             if not timed:
                 self.deadlock = [e for e in self.entities if e.state is EntityState.BLOCKED]
+                if self.on_deadlock is not None:
+                    try:
+                        self.on_deadlock(list(self.deadlock))
+                    except Exception:  # a report hook must never wedge the baton
+                        pass
                 self._abort_all()
                 if me.state is EntityState.BLOCKED:
                     raise Aborted(me.name)
@@ -305,21 +368,31 @@ class Controller:
         return nxt
 
     def _handoff(self, me: Entity, nxt: Entity) -> None:
-        self.holder = nxt
-        nxt._park.release()
+        with self._mutex:
+            if me.aborted:  # the watchdog aborted the run meanwhile
+                raise Aborted(me.name)
+            self.holder = nxt
+            nxt._park.release()
         me._park.acquire()
         if me.aborted:
             raise Aborted(me.name)
 
     def _abort_all(self) -> None:
-        for e in self.entities:
-            if e.state is not EntityState.DONE:
-                e.aborted = True
-                if e is not self.holder:
-                    e._park.release()
-        self._end()
+        with self._mutex:
+            for e in self.entities:
+                # Each parked entity is released exactly once: a second
+                # release would let two entities run at once.
+                if e.state is not EntityState.DONE and not e.aborted:
+                    e.aborted = True
+                    if e is not self.holder:
+                        e._park.release()
+            self._end_locked()
 
     def _end(self) -> None:
+        with self._mutex:
+            self._end_locked()
+
+    def _end_locked(self) -> None:
         if not self._finished:
             self._finished = True
             self._done.release()

@@ -36,9 +36,11 @@ class ProxyResult:
         killed_at: the point label where the strategy killed it, if it did.
         stalled: the process did not reach its next point within the
             watchdog's time (blocked in code jostle does not control).
+        error: a misuse found when the worker loaded or attached the job.
     """
 
     records: list[OpRecord] = field(default_factory=list)
+    error: Exception | None = None
     died: bool = False
     killed_at: str | None = None
     stalled: bool = False

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from ._control import Aborted, Decision
 from ._errors import SpecError, SpecTypeError
 from ._handles import handle_for
 from ._history import (
@@ -55,7 +56,7 @@ from ._history import (
 from ._loop import LoopThread
 from ._processes import ProcessJob, ProcessPool, ProcessWorker
 from ._scenario import Scenario, Step
-from ._scheduler import Point, Scheduler, StressScheduler, WorkerInfo
+from ._scheduler import ControlledScheduler, Point, Scheduler, StressScheduler, WorkerInfo
 from ._spec import Operation, Spec
 from ._stacks import blocked_at, task_stack, thread_stack
 from ._threads import PoolThread, ThreadPool, in_worker
@@ -101,6 +102,13 @@ class Execution:
         errors: ``(stage, Raised)`` for exceptions outside the operations:
             stage is ``invariant`` or ``teardown``.
         resource_name: the resource's type name.
+        decisions: the controlled run's decision log (empty under stress).
+        entities: names of the controlled run's entities, by id.
+        deadlock: the wait-for cycle, when a controlled run deadlocked.
+        hang_reason: why the run counts as hung, when jostle knows more
+            than "still running" (livelock, uncontrolled blocking).
+        warnings: things worth knowing that are not failures (lock-order
+            inversions seen in a run that did not deadlock).
     """
 
     scenario: Scenario
@@ -111,6 +119,18 @@ class Execution:
     crashed: tuple[int, ...] = ()
     errors: tuple[tuple[str, Raised], ...] = ()
     resource_name: str = ""
+    decisions: tuple[Decision, ...] = ()
+    entities: tuple[str, ...] = ()
+    deadlock: str | None = None
+    hang_reason: str | None = None
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def preemptions(self) -> int | None:
+        """Switches away from a runnable worker (controlled runs), else ``None``."""
+        if not self.decisions:
+            return None
+        return sum(1 for d in self.decisions if d.kind == "switch")
 
     @property
     def hung(self) -> bool:
@@ -189,6 +209,8 @@ async def _call_on_loop(op: Operation, resource: object, args: tuple[Any, ...]) 
         return _outcome(value)
     except asyncio.CancelledError:
         return Unknown("cancelled")
+    except Aborted:
+        raise  # the controller gave up on this worker: unwind, do not record
     except BaseException as exc:  # every exception is a result to judge
         return _raised(exc)
 
@@ -201,6 +223,8 @@ def _append_call(box: list[Outcome], op: Operation, resource: object,
 def _call_sync(op: Operation, resource: object, args: tuple[Any, ...]) -> Outcome:
     try:
         value = op.fn(resource, *args)
+    except Aborted:
+        raise  # the controller gave up on this worker: unwind, do not record
     except BaseException as exc:  # every exception is a result to judge
         return _raised(exc)
     if inspect.isawaitable(value):
@@ -250,6 +274,7 @@ class Engine:
         self.threads = ThreadPool()
         self._start_method = start_method
         self._loop: LoopThread | None = None
+        self._cloop: LoopThread | None = None
         self._procs: ProcessPool | None = None
         self._lock = _thread.allocate_lock()
         self.executions = 0
@@ -262,6 +287,15 @@ class Engine:
         return self._loop
 
     @property
+    def cloop(self) -> LoopThread:
+        """The controlled event loop's thread, for controlled runs."""
+        if self._cloop is None or self._cloop.abandoned:
+            from ._controlled_loop import ControlledEventLoop
+
+            self._cloop = LoopThread(ControlledEventLoop)
+        return self._cloop
+
+    @property
     def processes(self) -> ProcessPool:
         """The process-worker pool, started on first use."""
         if self._procs is None:
@@ -271,9 +305,10 @@ class Engine:
     def close(self) -> None:
         """Stop every worker this engine started."""
         self.threads.close()
-        if self._loop is not None:
-            self._loop.close()
-            self._loop = None
+        for lt in (self._loop, self._cloop):
+            if lt is not None:
+                lt.close()
+        self._loop = self._cloop = None
         if self._procs is not None:
             self._procs.close()
             self._procs = None
@@ -333,6 +368,13 @@ class _Run:
         # record for an operation already recorded as hung.
         self.dead: set[int] = set()
         self._rec_lock = _thread.allocate_lock()
+        self.controlled = isinstance(scheduler, ControlledScheduler)
+        self.extra: dict[str, Any] = {}  # set by the controlled runner for the Execution
+
+    @property
+    def aloop(self) -> LoopThread:
+        """The loop this run's async work goes to."""
+        return self.engine.cloop if self.controlled else self.engine.loop
 
     def _start(self, w: int, entry: tuple[int, Step, Operation, WorkerKind, Phase, int]) -> None:
         with self._rec_lock:
@@ -371,7 +413,44 @@ class _Run:
 
     def run(self) -> Execution:
         ops = self._ops()
-        loop = self.engine.loop
+        if self.controlled:
+            from ._controlled_run import run_controlled_execution
+
+            resource = run_controlled_execution(self, ops)
+            return self._execution(resource)
+        resource = self._build_resource()
+        try:
+            ok = self._sequential("prefix", ops, resource)
+            if ok:
+                ok = self._parallel(ops, resource)
+            self.after_parallel(ok, ops, resource)
+        finally:
+            self._teardown(resource)
+        return self._execution(resource)
+
+    def after_parallel(self, ok: bool, ops: dict[int, tuple[Step, Operation]],
+                       resource: object) -> None:
+        """The suffix and the invariants, if everything before went well."""
+        if ok:
+            ok = self._sequential("suffix", ops, resource)
+        if ok:
+            self._invariants(resource)
+
+    def _execution(self, resource: object) -> Execution:
+        return Execution(
+            scenario=self.scenario,
+            history=self.rec.history(),
+            scheduler=self.sched.describe(),
+            timeout=self.timeout,
+            stuck=tuple(self.stuck),
+            crashed=tuple(self.crashed),
+            errors=tuple(self.errors),
+            resource_name=type(resource).__name__,
+            **self.extra,
+        )
+
+    def _build_resource(self) -> object:
+        loop = self.aloop
         try:
             resource = loop.call(_build(self.spec.factory), self.timeout)
         except TimeoutError:
@@ -391,32 +470,12 @@ class _Run:
                 f"the resource factory {self.spec.name} returned None; it must return the "
                 "shared resource the operations receive as their first argument"
             )
-        try:
-            ok = self._sequential("prefix", ops, resource)
-            if ok:
-                ok = self._parallel(ops, resource)
-            if ok:
-                ok = self._sequential("suffix", ops, resource)
-            if ok:
-                self._invariants(resource)
-        finally:
-            self._teardown(resource)
-        history = self.rec.history()
-        return Execution(
-            scenario=self.scenario,
-            history=history,
-            scheduler=self.sched.describe(),
-            timeout=self.timeout,
-            stuck=tuple(self.stuck),
-            crashed=tuple(self.crashed),
-            errors=tuple(self.errors),
-            resource_name=type(resource).__name__,
-        )
+        return resource
 
     # -- sequential parts ----------------------------------------------
     def _sequential(self, phase: Phase, ops: dict[int, tuple[Step, Operation]],
                     resource: object) -> bool:
-        loop = self.engine.loop
+        loop = self.aloop
         for index, _w, ph, _s in self.scenario.indexed():
             if ph != phase:
                 continue
@@ -425,7 +484,9 @@ class _Run:
             invoke = now()
             self._start(0, (index, step, op, kind, phase, invoke))
             outcome: Outcome | None
-            if kind == "task":
+            if kind == "task" and self.controlled:
+                outcome = self._seq_controlled(op, resource, step.args)
+            elif kind == "task":
                 fut = loop.submit(self._seq_task(op, resource, step.args))
                 try:
                     outcome = fut.result(self.timeout)
@@ -447,6 +508,32 @@ class _Run:
             self._finish(0, OpRecord(index, 0, kind, phase, op.name, step.args, invoke, now(),
                                      outcome))
         return True
+
+    def _seq_controlled(self, op: Operation, resource: object,
+                        args: tuple[Any, ...]) -> Outcome | None:
+        """A sequential async step on the controlled loop, in virtual time:
+        an await that can never complete is reported at once, not after the
+        wall-clock timeout."""
+        from ._controlled_loop import ControlledEventLoop, run_controlled
+
+        lt = self.aloop
+        assert isinstance(lt.loop, ControlledEventLoop)
+        fut = lt.run_job(partial(run_controlled, [partial(self._seq_task, op, resource, args)],
+                                 loop=lt.loop))
+        try:
+            run = fut.result(self.timeout)
+        except _TIMEOUTS:
+            self._stuck_loop_call(fut)
+            return None
+        if run.stuck is not None:
+            op_text = self._pending(0, "hung")
+            for t in run.stuck.tasks:
+                self.stuck.append(StuckWorker(0, "task", op_text, t.stack, t.where))
+            self.extra["hang_reason"] = str(run.stuck).splitlines()[0]
+            return None
+        outcome = run.results[0]
+        assert isinstance(outcome, (Returned, Raised, Unknown))
+        return outcome
 
     async def _seq_task(self, op: Operation, resource: object, args: tuple[Any, ...]) -> Outcome:
         me = asyncio.current_task()
@@ -504,7 +591,7 @@ class _Run:
         threads = self.engine.threads.acquire(len(by_kind["thread"]))
         for w, pt in zip(by_kind["thread"], threads, strict=True):
             pt.submit(partial(self._thread_worker, w, steps[w], resource, gate))
-        loop = self.engine.loop
+        loop = self.aloop
         futures = {
             w: loop.submit(self._task_worker(w, steps[w], resource, gate, aevent))
             for w in by_kind["task"]
@@ -523,10 +610,11 @@ class _Run:
         return not self.stuck
 
     def _thread_worker(self, w: int, steps: list[tuple[int, Step, Operation]],
-                       resource: object, gate: _Gate) -> None:
+                       resource: object, gate: _Gate | None) -> None:
         sched = self.sched
-        gate.arrive()
-        gate.wait_open()
+        if gate is not None:  # stress: wait for everyone; controlled: the baton decides
+            gate.arrive()
+            gate.wait_open()
         sched.thread_point(w, Point.START)
         for index, step, op in steps:
             sched.thread_point(w, Point.INVOKE)
@@ -539,13 +627,15 @@ class _Run:
         sched.thread_point(w, Point.END)
 
     async def _task_worker(self, w: int, steps: list[tuple[int, Step, Operation]],
-                           resource: object, gate: _Gate, aevent: asyncio.Event) -> None:
+                           resource: object, gate: _Gate | None,
+                           aevent: asyncio.Event | None) -> None:
         me = asyncio.current_task()
         assert me is not None
         self.tasks[w] = me
         sched = self.sched
-        gate.arrive()
-        await aevent.wait()
+        if gate is not None and aevent is not None:
+            gate.arrive()
+            await aevent.wait()
         await sched.task_point(w, Point.START)
         for index, step, op in steps:
             await sched.task_point(w, Point.INVOKE)
@@ -613,7 +703,7 @@ class _Run:
         self.stuck.append(StuckWorker(w, "thread", self._pending(w, "hung"), stack, where))
 
     def _stuck_task(self, w: int, fut: Any) -> None:
-        loop = self.engine.loop
+        loop = self.aloop
         task = self.tasks.get(w)
         if task is not None:
             stack, where = task_stack(task)
@@ -641,7 +731,7 @@ class _Run:
 
     # -- after the run -------------------------------------------------
     def _invariants(self, resource: object) -> None:
-        loop = self.engine.loop
+        loop = self.aloop
         checks: list[Callable[[object], object]] = list(self.spec.invariants)
         if self.spec.model_invariants is not None:
             history, check = self.rec.history(), self.spec.model_invariants
@@ -660,7 +750,7 @@ class _Run:
 
     def _teardown(self, resource: object) -> None:
         teardown = self.spec.teardown or _default_teardown
-        loop = self.engine.loop
+        loop = self.aloop
         if loop.abandoned:
             return
         try:

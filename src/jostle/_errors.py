@@ -12,6 +12,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConcurrencyFailure",
+    "Deadlock",
     "Hang",
     "InvariantViolated",
     "JostleError",
@@ -56,6 +57,11 @@ class UnexpectedException(ConcurrencyFailure):
 class Hang(ConcurrencyFailure):
     """Workers did not finish within the watchdog's timeout (deadlock, or
     blocked forever); the message holds every worker's stack."""
+
+
+class Deadlock(Hang):
+    """No worker could run and none waited with a timeout (controlled mode):
+    the message holds the wait-for cycle and every blocked worker's stack."""
 
 
 class WorkerCrashed(ConcurrencyFailure):

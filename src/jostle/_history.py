@@ -143,6 +143,14 @@ class Recorder:
         return History(tuple(recs))
 
 
+_monotonic_ns = time.monotonic_ns  # bound at import: controlled runs patch time.*
+
+
 def now() -> int:
-    """The shared monotonic clock used for every timestamp."""
-    return time.monotonic_ns()
+    """The shared monotonic clock used for every timestamp.
+
+    Always the real clock, even inside a controlled run whose ``time``
+    functions are virtual: there, operations run one at a time, so real
+    timestamps give the checker exactly the real-time order of the run.
+    """
+    return _monotonic_ns()

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from ._threads import mark_worker
@@ -32,9 +32,11 @@ class LoopThread:
 
     _count = 0
 
-    def __init__(self) -> None:
+    def __init__(self, loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None
+                 ) -> None:
         LoopThread._count += 1
-        self.loop = asyncio.new_event_loop()
+        self.loop = loop_factory() if loop_factory is not None else asyncio.new_event_loop()
+        self._job: Callable[[], None] | None = None
         started = threading.Event()
         self.thread = threading.Thread(
             target=self._main, args=(started,), name=f"jostle-loop-{LoopThread._count}",
@@ -48,7 +50,31 @@ class LoopThread:
         mark_worker()
         asyncio.set_event_loop(self.loop)
         self.loop.call_soon(started.set)
-        self.loop.run_forever()
+        while True:
+            self.loop.run_forever()
+            job, self._job = self._job, None
+            if job is None:
+                return  # stopped for good (close)
+            job()
+
+    def run_job(self, job: Callable[[], T]) -> concurrent.futures.Future[T]:
+        """Stop serving, run ``job`` on the loop's thread, then serve again.
+
+        Controlled mode uses this to let the loop thread drive the loop
+        itself, under the baton (``run_until_complete``-style), between
+        stretches of ordinary ``run_forever`` service.
+        """
+        fut: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def wrapped() -> None:
+            try:
+                fut.set_result(job())
+            except BaseException as exc:  # handed to the caller
+                fut.set_exception(exc)
+
+        self._job = wrapped
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        return fut
 
     @property
     def ident(self) -> int | None:

@@ -14,9 +14,10 @@ The message is built to be acted on without reading jostle's code:
 from __future__ import annotations
 
 from ._checker import Verdict
+from ._engine import Execution
 from ._history import History
 
-__all__ = ["format_failure", "format_timeline"]
+__all__ = ["format_decisions", "format_failure", "format_timeline"]
 
 _COL = 28
 
@@ -59,6 +60,28 @@ def format_timeline(history: History) -> str:
     return "\n".join(lines)
 
 
+def format_decisions(ex: Execution) -> str:
+    """The decisions of a controlled run that a replay needs, one per line:
+    who had the baton, where, and who got it."""
+    def name(i: int) -> str:
+        return ex.entities[i] if 0 <= i < len(ex.entities) else f"entity {i}"
+
+    lines = []
+    for d in ex.decisions:
+        if d.default or d.kind == "timeout":
+            continue
+        where = f" at {d.label}" if d.label else ""
+        if d.kind == "pick":
+            lines.append(f"  point {d.step}{where}: {name(d.source)} chose option {d.target}")
+        elif d.kind == "start":
+            lines.append(f"  {name(d.target)} runs first")
+        else:
+            verb = {"switch": "preempted", "block": "blocked", "finish": "finished"}[d.kind]
+            lines.append(f"  point {d.step}{where}: {name(d.source)} {verb}, "
+                         f"{name(d.target)} runs")
+    return "\n".join(lines) or "  (no preemptions: each worker ran until it blocked or finished)"
+
+
 def format_failure(verdict: Verdict, *, spec_name: str, attempt: str = "",
                    replay_hint: str = "") -> str:
     """The whole failure message for ``verdict``.
@@ -80,6 +103,10 @@ def format_failure(verdict: Verdict, *, spec_name: str, attempt: str = "",
     for i, f in enumerate(verdict.findings, start=1):
         if f.detail:
             parts += ["", f"--- {i}. {f.kind} ---", f.detail]
+    if ex.decisions:
+        parts += ["", f"Interleaving ({ex.preemptions} preemption(s)):", format_decisions(ex)]
+    for warning in ex.warnings:
+        parts += ["", f"warning: {warning}"]
     parts += ["", "Scenario:", "    scenario = " + ex.scenario.to_code().replace("\n", "\n    ")]
     if replay_hint:
         parts += ["", "Replay it:", "    " + replay_hint.replace("\n", "\n    ")]

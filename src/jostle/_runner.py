@@ -20,10 +20,9 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Literal
 
-from hypothesis import HealthCheck, given
-from hypothesis import settings as hsettings
+from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 from hypothesis.control import current_build_context
 
 from ._checker import Verdict, judge
@@ -31,13 +30,16 @@ from ._engine import DEFAULT_TIMEOUT, execute
 from ._errors import ConcurrencyFailure, SpecError, SpecTypeError
 from ._history import WorkerKind
 from ._report import format_failure
-from ._scenario import Scenario, scenarios
-from ._scheduler import Scheduler, StressScheduler
+from ._scenario import Scenario, WorkerPlan, scenarios
+from ._scheduler import ControlledScheduler, Scheduler, StressScheduler
 from ._spec import Spec
+from ._strategies import PCT, Preemptions, RandomWalk, from_log, minimize, preemptions
 
 __all__ = ["concurrent_test", "failure_for", "replay", "run"]
 
-MODES = ("stress",)
+MODES = ("stress", "controlled")
+MODELS = ("gil", "opcode")
+STRATEGIES = ("random", "pct")
 
 
 def _add_note(exc: BaseException, note: str) -> None:
@@ -47,16 +49,19 @@ def _add_note(exc: BaseException, note: str) -> None:
         exc.__notes__ = [*getattr(exc, "__notes__", []), note]  # type: ignore[attr-defined]
 
 
-def failure_for(verdict: Verdict, spec: Spec, *, attempt: str = "") -> ConcurrencyFailure:
+def failure_for(verdict: Verdict, spec: Spec, *, attempt: str = "",
+                schedule: Preemptions | None = None, model: str = "gil") -> ConcurrencyFailure:
     """The exception to raise for a failed verdict, chained to its cause."""
     first = verdict.findings[0]
-    message = format_failure(
-        verdict, spec_name=spec.name, attempt=attempt,
-        replay_hint="jostle.replay(spec, scenario)  # spec: this test's jostle.spec(...)",
-    )
+    hint = "jostle.replay(spec, scenario)  # spec: this test's jostle.spec(...)"
+    if schedule is not None:
+        hint = (f"jostle.replay(spec, scenario, schedule=jostle.{schedule!r}, "
+                f"preemption_model={model!r})  # exact: controlled runs replay")
+    message = format_failure(verdict, spec_name=spec.name, attempt=attempt, replay_hint=hint)
     failure = first.failure_type(message)
     failure.__cause__ = first.cause
     failure.verdict = verdict  # type: ignore[attr-defined]
+    failure.schedule = schedule  # type: ignore[attr-defined]
     return failure
 
 
@@ -64,19 +69,25 @@ def replay(
     spec: Spec,
     scenario: Scenario,
     *,
+    schedule: Preemptions | None = None,
+    preemption_model: Literal["gil", "opcode"] = "gil",
     runs: int = 1,
     scheduler: Callable[[], Scheduler] | None = None,
     timeout: float | None = None,
 ) -> Verdict:
     """Run ``scenario`` up to ``runs`` times; raise on the first failure.
 
-    This is what a printed repro calls.
+    This is what a printed repro calls.  With ``schedule`` the run is
+    controlled and replays exactly; without it, it is a stress run.
 
     Args:
         spec: the spec the scenario belongs to.
         scenario: the scenario to run (from a failure message).
+        schedule: the controlled schedule to replay (from a failure message).
+        preemption_model: ``gil`` or ``opcode``, as printed on the report.
         runs: how many times to try (stress runs are not always reproducible).
-        scheduler: a zero-argument factory of schedulers (default stress).
+        scheduler: a zero-argument factory of schedulers (overrides
+            ``schedule``; default stress).
         timeout: watchdog deadline per run.
 
     Returns:
@@ -85,6 +96,9 @@ def replay(
     Raises:
         ConcurrencyFailure: a run failed (the subclass says how).
     """
+    if scheduler is None and schedule is not None:
+        def scheduler() -> Scheduler:
+            return ControlledScheduler(schedule, model=preemption_model)
     verdict: Verdict | None = None
     for i in range(runs):
         execution = execute(spec, scenario, scheduler=scheduler() if scheduler else None,
@@ -108,7 +122,7 @@ def _check_int(name: str, value: object, low: int) -> int:
 def concurrent_test(
     spec: Spec,
     *,
-    mode: str = "stress",
+    mode: Literal["stress", "controlled"] = "stress",
     min_workers: int = 1,
     max_workers: int = 3,
     max_ops: int = 3,
@@ -118,13 +132,21 @@ def concurrent_test(
     repeats: int = 5,
     timeout: float = DEFAULT_TIMEOUT,
     switch_interval: float = 1e-6,
+    preemption_model: Literal["gil", "opcode"] = "gil",
+    schedules: int = 20,
+    strategy: Literal["random", "pct"] = "random",
+    inject: bool = False,
+    kill: bool = False,
     settings: hsettings | None = None,
 ) -> Callable[[], None]:
     """Turn a spec into a pytest test that runs it concurrently.
 
     Args:
         spec: from :func:`jostle.spec`, :func:`jostle.from_machine` or a case.
-        mode: ``"stress"``: real parallel runs released together.
+        mode: ``"stress"``: real parallel runs released together;
+            ``"controlled"``: one worker at a time, every interleaving choice
+            drawn by Hypothesis, so failures replay exactly and shrink to the
+            fewest preemptions.
         min_workers: fewest parallel workers per scenario.
         max_workers: most parallel workers per scenario.
         max_ops: most operations per parallel worker.
@@ -134,7 +156,19 @@ def concurrent_test(
         repeats: runs of each scenario per example (stress).
         timeout: watchdog deadline per run, in seconds; a run still going
             then fails as a hang, with every stuck worker's stack.
-        switch_interval: ``sys.setswitchinterval`` during the parallel part.
+        switch_interval: ``sys.setswitchinterval`` during the parallel part
+            (stress).
+        preemption_model: controlled: ``"gil"`` (switch only where CPython
+            can: what is found can happen on a stock interpreter) or
+            ``"opcode"`` (any bytecode, as on a free-threaded build).
+        schedules: controlled: schedules tried per example (the drawn one,
+            then ``strategy`` with seeds Hypothesis draws); more schedules per
+            example lift Hypothesis's per-example cost.
+        strategy: controlled: ``"random"`` walks or ``"pct"`` (probabilistic
+            concurrency testing, depth 2-3) for the extra schedules.
+        inject: controlled: let schedules inject a cancellation into task
+            workers at their awaits.
+        kill: controlled: let schedules kill process workers at sync points.
         settings: Hypothesis settings (default: the active profile);
             ``deadline`` is switched off because executions vary.
 
@@ -153,7 +187,7 @@ def concurrent_test(
         ...     def add(self, x): self.s.add(x)
         >>> test_set = jostle.concurrent_test(
         ...     jostle.spec(set, jostle.operation(add, st.integers()), model=Model),
-        ...     max_workers=2, kinds=("thread",))
+        ...     max_workers=2, kinds=("thread",), mode="controlled")
     """
     if not isinstance(spec, Spec):
         raise SpecTypeError(
@@ -161,13 +195,17 @@ def concurrent_test(
             f"(type={type(spec).__name__}); build one with jostle.spec(...), "
             "jostle.from_machine(...) or jostle.load_cases(...)"
         )
-    if mode not in MODES:
-        raise SpecError(f"concurrent_test(): unknown mode={mode!r}; choose from {MODES}")
+    for name, value, allowed in (("mode", mode, MODES), ("preemption_model", preemption_model,
+                                                         MODELS),
+                                 ("strategy", strategy, STRATEGIES)):
+        if value not in allowed:
+            raise SpecError(f"concurrent_test(): unknown {name}={value!r}; choose from {allowed}")
     _check_int("repeats", repeats, 1)
+    _check_int("schedules", schedules, 1)
     if not isinstance(timeout, (int, float)) or timeout <= 0:
         raise SpecError(f"concurrent_test(): timeout must be a positive number of seconds, "
                         f"got {timeout!r}")
-    strategy = scenarios(
+    strategy_of_scenarios = scenarios(
         spec, min_workers=min_workers, max_workers=max_workers, max_ops=max_ops,
         max_prefix=max_prefix, max_suffix=max_suffix,
         kinds=tuple(kinds) if kinds is not None else None,
@@ -177,6 +215,38 @@ def concurrent_test(
         base, deadline=None,
         suppress_health_check=(*base.suppress_health_check, HealthCheck.too_slow),
     )
+    if mode == "controlled":
+        test = _controlled_test(spec, timeout=timeout, model=preemption_model,
+                                schedules=schedules, strategy=strategy, inject=inject, kill=kill)
+        given_test = given(strategy_of_scenarios,
+                           preemptions(entities=max_workers + 1),
+                           st.integers(0, 2**32 - 1))(test)
+    else:
+        given_test = given(strategy_of_scenarios)(
+            _stress_test(spec, repeats=repeats, timeout=timeout,
+                         switch_interval=switch_interval))
+    ident = re.sub(r"\W", "_", spec.name)
+    given_test.__name__ = given_test.__qualname__ = f"test_{ident}"
+    wrapped = final_settings(given_test)
+    digest = hashlib.sha256(
+        f"jostle:{spec.name}:{getattr(spec.factory, '__module__', '')}:"
+        f"{[o.name for o in spec.operations]}:{mode}".encode()
+    ).digest()
+    wrapped.hypothesis.inner_test._hypothesis_internal_add_digest = digest  # type: ignore[attr-defined]
+    wrapped._jostle_spec = spec  # type: ignore[attr-defined]
+    wrapped._jostle_options = {  # type: ignore[attr-defined]
+        "mode": mode, "min_workers": min_workers, "max_workers": max_workers,
+        "max_ops": max_ops, "max_prefix": max_prefix, "max_suffix": max_suffix,
+        "kinds": kinds, "repeats": repeats, "timeout": timeout,
+        "switch_interval": switch_interval, "preemption_model": preemption_model,
+        "schedules": schedules, "strategy": strategy, "inject": inject, "kill": kill,
+        "settings": settings,
+    }
+    return wrapped
+
+
+def _stress_test(spec: Spec, *, repeats: int, timeout: float,
+                 switch_interval: float) -> Callable[[Scenario], None]:
     seen: dict[str, tuple[ConcurrencyFailure, int]] = {}
 
     def run_once(scenario: Scenario) -> Verdict:
@@ -209,22 +279,86 @@ def concurrent_test(
             # same origin (type, file, line) as when it was first seen.
             raise found.with_traceback(None)
 
-    ident = re.sub(r"\W", "_", spec.name)
-    test.__name__ = test.__qualname__ = f"test_{ident}"
-    wrapped = final_settings(given(strategy)(test))
-    digest = hashlib.sha256(
-        f"jostle:{spec.name}:{getattr(spec.factory, '__module__', '')}:"
-        f"{[o.name for o in spec.operations]}:{mode}".encode()
-    ).digest()
-    wrapped.hypothesis.inner_test._hypothesis_internal_add_digest = digest  # type: ignore[attr-defined]
-    wrapped._jostle_spec = spec  # type: ignore[attr-defined]
-    wrapped._jostle_options = {  # type: ignore[attr-defined]
-        "mode": mode, "min_workers": min_workers, "max_workers": max_workers,
-        "max_ops": max_ops, "max_prefix": max_prefix, "max_suffix": max_suffix,
-        "kinds": kinds, "repeats": repeats, "timeout": timeout,
-        "switch_interval": switch_interval, "settings": settings,
-    }
-    return wrapped
+    return test
+
+
+def _controlled_test(spec: Spec, *, timeout: float, model: Literal["gil", "opcode"],
+                     schedules: int, strategy: str, inject: bool,
+                     kill: bool) -> Callable[[Scenario, Preemptions, int], None]:
+    def run_once(scenario: Scenario, schedule: Any) -> Verdict:
+        scheduler = ControlledScheduler(schedule, model=model, inject=inject, kill=kill)
+        return judge(spec, execute(spec, scenario, scheduler=scheduler, timeout=timeout))
+
+    def same_bug(first: Verdict, other: Verdict) -> bool:
+        return not other.ok and other.findings[0].kind == first.findings[0].kind
+
+    def explore(scenario: Scenario, schedule: Preemptions, seed: int, *, final: bool,
+                like: Verdict | None = None) -> tuple[Verdict, Preemptions, int]:
+        """The drawn schedule, then ``schedules - 1`` others; the first failure
+        (of the same kind as ``like``, if given) as a sparse schedule."""
+        verdict = run_once(scenario, schedule)
+        tried = 1
+        if not verdict.ok and (like is None or same_bug(like, verdict)):
+            return verdict, schedule, tried
+        for k in range(schedules - 1):
+            other = (PCT(seed + k, depth=2 + k % 2, max_steps=60) if strategy == "pct"
+                     else RandomWalk(seed + k, p=(0.05, 0.15, 0.3)[k % 3]))
+            tried += 1
+            found = run_once(scenario, other)
+            if found.ok or (like is not None and not same_bug(like, found)):
+                continue
+            schedule = from_log(found.execution.decisions)
+            if final:
+                # Remove decisions while the same bug still shows: controlled
+                # runs replay exactly, so this is deterministic.
+                def fails(trial: Preemptions, first: Verdict = found) -> Preemptions | None:
+                    v = run_once(scenario, trial)
+                    return from_log(v.execution.decisions) if same_bug(first, v) else None
+
+                schedule = minimize(fails, schedule)
+            verdict = run_once(scenario, schedule)
+            return (verdict if not verdict.ok else found), schedule, tried
+        return verdict, schedule, tried
+
+    def simplify(scenario: Scenario, verdict: Verdict, schedule: Preemptions, seed: int
+                 ) -> tuple[Scenario, Verdict, Preemptions]:
+        """Shapes Hypothesis cannot reach by deleting: a worker's last step
+        moved to the sequential suffix (an observer such as ``count()`` is
+        usually cheaper there, needing one preemption fewer)."""
+        def rank(v: Verdict, sc: Scenario) -> tuple[int, int, int]:
+            return (*sc.size, v.execution.preemptions or 0)
+
+        improved = True
+        while improved:
+            improved = False
+            for w, plan in enumerate(scenario.workers):
+                if len(plan.steps) < 2:
+                    continue
+                workers = list(scenario.workers)
+                workers[w] = WorkerPlan(plan.kind, plan.steps[:-1])
+                candidate = Scenario(scenario.prefix, tuple(workers),
+                                     (plan.steps[-1], *scenario.suffix))
+                v, sched, _ = explore(candidate, Preemptions(), seed, final=True, like=verdict)
+                if same_bug(verdict, v) and rank(v, candidate) < rank(verdict, scenario):
+                    scenario, verdict, schedule, improved = candidate, v, sched, True
+                    break
+        return scenario, verdict, schedule
+
+    def test(scenario: Scenario, schedule: Preemptions, seed: int) -> None:
+        __tracebackhide__ = True  # pytest shows the failure, not jostle's frames
+        final = current_build_context().is_final
+        verdict, schedule, tried = explore(scenario, schedule, seed, final=final)
+        if verdict.ok:
+            return
+        if final:
+            scenario, verdict, schedule = simplify(scenario, verdict, schedule, seed)
+        raise failure_for(
+            verdict, spec, schedule=schedule, model=model,
+            attempt=f"found among {tried} schedule(s) of this scenario; "
+                    f"{verdict.execution.preemptions} preemption(s)",
+        ).with_traceback(None)
+
+    return test
 
 
 def run(spec: Spec, **options: Any) -> None:

@@ -23,11 +23,12 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from enum import Enum
-from typing import ClassVar
+from typing import ClassVar, Literal
 
+from ._control import Strategy
 from ._history import WorkerKind
 
-__all__ = ["Point", "Scheduler", "StressScheduler", "WorkerInfo"]
+__all__ = ["ControlledScheduler", "Point", "Scheduler", "StressScheduler", "WorkerInfo"]
 
 
 class Point(str, Enum):
@@ -116,3 +117,43 @@ class StressScheduler(Scheduler):
 
     def describe(self) -> str:
         return f"stress (switch interval {self.switch_interval:g} s)"
+
+
+class ControlledScheduler(Scheduler):
+    """Hypothesis owns the interleaving: one worker runs at a time.
+
+    Every scheduling point of every worker (thread preemption points under
+    the chosen model, the event loop's ready queue, process workers' sync
+    points) is a decision of ``strategy``, logged in one global list, so the
+    same strategy data replays the same run.
+
+    Args:
+        strategy: who runs next (see ``jostle._strategies``).
+        model: ``"gil"``: threads switch only where CPython can switch them
+            (function entry, backward jumps, blocking calls), so what is found
+            can happen on a stock interpreter; ``"opcode"``: at any bytecode,
+            as on a free-threaded build.
+        max_steps: scheduling points before a run counts as a livelock.
+        watchdog: wall-clock seconds without a scheduling point before the
+            running worker is reported as blocked in code jostle does not
+            control.
+        inject: let the strategy inject cancellations into task workers at
+            their awaits.
+        kill: let the strategy kill process workers at their sync points.
+    """
+
+    name = "controlled"
+    remote_points = True
+
+    def __init__(self, strategy: Strategy, *, model: Literal["gil", "opcode"] = "gil",
+                 max_steps: int = 100_000, watchdog: float = 0.5, inject: bool = False,
+                 kill: bool = False) -> None:
+        self.strategy = strategy
+        self.model = model
+        self.max_steps = max_steps
+        self.watchdog = watchdog
+        self.inject = inject
+        self.kill = kill
+
+    def describe(self) -> str:
+        return f"controlled, {self.model} preemption model"

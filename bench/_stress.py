@@ -1,4 +1,9 @@
-"""The ``jostle-stress`` tool: ``jostle.concurrent_test`` in stress mode.
+"""The ``jostle-stress`` and ``jostle-controlled`` tools: ``jostle.concurrent_test``.
+
+Both tools run the same loop; ``jostle-controlled`` passes
+``mode="controlled", inject=True`` (cancellations injected into task workers
+are choices like any other) and reports preemptions (switches plus
+injections, as the case format's ``MINIMAL`` counts them).
 
 The measurement runs the test a user would write,
 ``jostle.concurrent_test(case.spec(variant), ...)()``, in rounds of
@@ -64,7 +69,7 @@ from jostle._engine import get_engine
 
 from ._measure import Measurement, Progress, Shrunk, Variant, derive_seed, short
 
-__all__ = ["MAX_EXAMPLES", "REPEATS", "RUN_TIMEOUT", "measure_stress"]
+__all__ = ["MAX_EXAMPLES", "REPEATS", "RUN_TIMEOUT", "measure_controlled", "measure_stress"]
 
 #: Hypothesis examples per round.
 MAX_EXAMPLES = 100
@@ -119,12 +124,26 @@ def _shrunk(failure: ConcurrencyFailure) -> Shrunk | None:
     verdict = getattr(failure, "verdict", None)
     if verdict is None:
         return None
-    workers, ops = verdict.execution.scenario.size
-    return Shrunk(workers=workers, ops=ops, preemptions=None)
+    ex = verdict.execution
+    workers, ops = ex.scenario.size
+    if not ex.decisions:  # stress: no preemption count
+        return Shrunk(workers=workers, ops=ops, preemptions=None)
+    # Controlled: switches plus injected cancellations / kills, which is
+    # what the case format's MINIMAL["preemptions"] counts.
+    injected = sum(1 for d in ex.decisions
+                   if d.kind == "pick" and d.target and d.label.startswith(("inject", "kill")))
+    return Shrunk(workers=workers, ops=ops, preemptions=(ex.preemptions or 0) + injected)
+
+
+def measure_controlled(case: Case, variant: Variant, *, budget: float, seed: int,
+                       progress: Progress) -> Measurement:
+    """``measure_stress`` in controlled mode (cancellations injected into tasks)."""
+    return measure_stress(case, variant, budget=budget, seed=seed, progress=progress,
+                          mode="controlled")
 
 
 def measure_stress(case: Case, variant: Variant, *, budget: float, seed: int,
-                   progress: Progress) -> Measurement:
+                   progress: Progress, mode: str = "stress") -> Measurement:
     """Run ``jostle.concurrent_test`` on ``case``'s ``variant`` for ``budget`` s.
 
     Args:
@@ -144,8 +163,10 @@ def measure_stress(case: Case, variant: Variant, *, budget: float, seed: int,
     deadline = start + budget
     round_no = 0
     while time.monotonic() < deadline:
-        test: Any = jostle.concurrent_test(spec, repeats=REPEATS, timeout=RUN_TIMEOUT,
-                                           settings=_settings())
+        options: dict[str, Any] = ({"mode": "controlled", "inject": True}
+                                   if mode == "controlled" else {"repeats": REPEATS})
+        test: Any = jostle.concurrent_test(spec, timeout=RUN_TIMEOUT, settings=_settings(),
+                                           **options)
         inner = test.hypothesis.inner_test
 
         @functools.wraps(inner)
@@ -166,7 +187,7 @@ def measure_stress(case: Case, variant: Variant, *, budget: float, seed: int,
                 raise _ToolError(exc) from exc
 
         test.hypothesis.inner_test = timed
-        hypothesis_seed(derive_seed("jostle-stress", seed, case.id, variant, round_no))(test)
+        hypothesis_seed(derive_seed(f"jostle-{mode}", seed, case.id, variant, round_no))(test)
         try:
             test()
         except _BudgetSpent:

@@ -11,20 +11,18 @@ import importlib.util
 
 from ._measure import Tool
 from ._naive import measure_naive
-from ._stress import measure_stress
+from ._stress import measure_controlled, measure_stress
 
 __all__ = ["KNOWN", "TOOLS", "unavailable"]
 
 TOOLS: dict[str, Tool] = {
+    "jostle-controlled": measure_controlled,
     "jostle-stress": measure_stress,
     "naive": measure_naive,
 }
 
 #: Tools with an adapter still to come: the note printed when one is asked for.
-_LATER: dict[str, str] = {
-    "jostle-controlled": "not available yet (jostle's controlled mode comes with a later "
-                         "milestone)",
-}
+_LATER: dict[str, str] = {}
 #: Peers measured through adapters when they are installed (the bench tox env).
 _PEERS = ("frontrun", "detangle")
 

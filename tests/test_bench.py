@@ -123,6 +123,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str]:
     proc = subprocess.run(
         [sys.executable, "-m", "bench", "findings", "--cases", str(pkg),
          "--tool", "jostle-stress", "--tool", "naive", "--tool", "jostle-controlled",
+         "--tool", "frontrun",
          "--budget", BUDGET, "--json", str(out)],
         cwd=REPO, capture_output=True, text=True, timeout=120,
         env={**os.environ, "PYTHONWARNINGS": "error"},
@@ -136,7 +137,7 @@ def test_rows_have_exactly_the_issue_4_keys(run: tuple[dict[str, Any], str]) -> 
     """The JSON is {rows, summary}; each row has exactly the documented keys."""
     document, _ = run
     assert list(document) == ["rows", "summary"]
-    assert len(document["rows"]) == 4
+    assert len(document["rows"]) == 6
     for row in document["rows"]:
         assert tuple(row) == ROW_KEYS
         assert row["variant"] in ("buggy", "fixed")
@@ -165,14 +166,26 @@ def test_summary_per_measured_tool(run: tuple[dict[str, Any], str]) -> None:
     """The summary has one entry per measured tool; skipped tools get a note, not rows."""
     document, stdout = run
     summary = document["summary"]
-    assert list(summary) == ["jostle-stress", "naive"]
+    assert list(summary) == ["jostle-stress", "naive", "jostle-controlled"]
     for entry in summary.values():
         assert tuple(entry) == SUMMARY_KEYS
     stress = summary["jostle-stress"]
     assert (stress["found"], stress["total"], stress["false_positives"]) == (1, 1, 0)
     assert stress["shrunk_to_minimal"] == 1.0
-    assert "jostle-controlled" in stdout and "not available yet" in stdout
-    assert all(r["tool"] != "jostle-controlled" for r in document["rows"])
+    assert "frontrun" in stdout and "not installed" in stdout
+    assert all(r["tool"] != "frontrun" for r in document["rows"])
+
+
+@pytest.mark.slow
+def test_controlled_finds_buggy_with_preemptions_and_passes_fixed(
+        run: tuple[dict[str, Any], str]) -> None:
+    """jostle-controlled detects the Buggy twin with a preemption count, and passes Fixed."""
+    document, _ = run
+    rows = {(r["tool"], r["variant"]): r for r in document["rows"]}
+    buggy, fixed = rows["jostle-controlled", "buggy"], rows["jostle-controlled", "fixed"]
+    assert buggy["detected"]
+    assert buggy["shrunk"]["workers"] == 2 and buggy["shrunk"]["preemptions"] is not None
+    assert not fixed["detected"]
 
 
 def test_shrunk_to_minimal_compares_with_the_largest_ops_per_worker() -> None:

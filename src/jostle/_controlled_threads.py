@@ -46,10 +46,10 @@ from ._cooperative import (
     Inversion,
     ThreadMap,
     Window,
+    _real_monotonic as _wall,
     describe_wait_for,
     patched,
 )
-from ._cooperative import _real_monotonic as _wall
 from ._errors import SpecError
 from ._stacks import thread_stack
 from ._threads import PoolThread, ThreadPool

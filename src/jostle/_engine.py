@@ -62,6 +62,9 @@ from ._stacks import blocked_at, task_stack, thread_stack
 from ._threads import PoolThread, ThreadPool, in_worker
 from ._unknown import UNKNOWN
 
+# Captured at import: controlled runs patch _thread.allocate_lock.
+_allocate_lock = _thread.allocate_lock
+
 __all__ = ["Engine", "Execution", "StuckWorker", "execute", "get_engine"]
 
 DEFAULT_TIMEOUT = 2.0
@@ -146,11 +149,11 @@ class _Gate:
     """
 
     def __init__(self, expected: int) -> None:
-        self._lock = _thread.allocate_lock()
+        self._lock = _allocate_lock()
         self._arrived = 0
         self._expected = expected
-        self._all = _thread.allocate_lock()
-        self._open = _thread.allocate_lock()
+        self._all = _allocate_lock()
+        self._open = _allocate_lock()
         self._open.acquire()
         if expected:
             self._all.acquire()
@@ -276,7 +279,7 @@ class Engine:
         self._loop: LoopThread | None = None
         self._cloop: LoopThread | None = None
         self._procs: ProcessPool | None = None
-        self._lock = _thread.allocate_lock()
+        self._lock = _allocate_lock()
         self.executions = 0
 
     @property
@@ -367,7 +370,7 @@ class _Run:
         # dropped, so a cancelled or abandoned worker never adds a second
         # record for an operation already recorded as hung.
         self.dead: set[int] = set()
-        self._rec_lock = _thread.allocate_lock()
+        self._rec_lock = _allocate_lock()
         self.controlled = isinstance(scheduler, ControlledScheduler)
         self.extra: dict[str, Any] = {}  # set by the controlled runner for the Execution
 
@@ -766,7 +769,7 @@ class _Run:
 
 
 _engine: Engine | None = None
-_engine_lock = _thread.allocate_lock()
+_engine_lock = _allocate_lock()
 
 
 def get_engine() -> Engine:

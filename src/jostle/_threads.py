@@ -17,6 +17,9 @@ import _thread
 import threading
 from collections.abc import Callable
 
+# Captured at import: controlled runs patch _thread.allocate_lock.
+_allocate_lock = _thread.allocate_lock
+
 __all__ = ["PoolThread", "ThreadPool", "in_worker", "mark_worker"]
 
 _local = threading.local()
@@ -37,9 +40,9 @@ class PoolThread:
     """One persistent worker thread; runs one job at a time."""
 
     def __init__(self, number: int) -> None:
-        self._go = _thread.allocate_lock()
+        self._go = _allocate_lock()
         self._go.acquire()
-        self._done = _thread.allocate_lock()
+        self._done = _allocate_lock()
         self._done.acquire()
         self._job: Callable[[], None] | None = None
         self._stop = False
@@ -98,7 +101,7 @@ class ThreadPool:
     def __init__(self) -> None:
         self._idle: list[PoolThread] = []
         self._count = 0
-        self._lock = _thread.allocate_lock()
+        self._lock = _allocate_lock()
         self.abandoned = 0
 
     def acquire(self, n: int) -> list[PoolThread]:

@@ -90,3 +90,33 @@ def test_kill_at_a_point_is_a_choice() -> None:
         (rec,) = dead[0].records
         assert rec.response is None
         assert any(d.kind == "pick" for d in c.log)
+
+
+def test_os_lock_wait_lets_the_lock_holder_run() -> None:
+    """A process blocked on flock held by another (paused) process is not a hang."""
+    import jostle
+    from jostle import ControlledScheduler, RandomWalk, Scenario, Step, WorkerPlan
+
+    spec = jostle.spec(pr.FileCounter, jostle.operation(pr.take, kinds=("process",)),
+                       model=pr.CounterModel)
+    sc = Scenario(workers=(WorkerPlan("process", (Step("take"),)),) * 2)
+    for seed in range(15):
+        run = jostle.execute(spec, sc, scheduler=ControlledScheduler(RandomWalk(seed, p=0.5)))
+        assert jostle.judge(spec, run).ok, seed
+
+
+def test_line_points_find_an_unlocked_read_modify_write() -> None:
+    """With line points, two processes racing a file without flock lose an update."""
+    import jostle
+    from jostle import ControlledScheduler, RandomWalk, Scenario, Step, WorkerPlan
+
+    spec = jostle.spec(pr.UnlockedFile, jostle.operation(pr.take, kinds=("process",)),
+                       model=pr.CounterModel)
+    sc = Scenario(workers=(WorkerPlan("process", (Step("take"),)),) * 2)
+
+    def fails(process_lines: bool) -> bool:
+        return any(not jostle.judge(spec, jostle.execute(spec, sc, scheduler=ControlledScheduler(
+            RandomWalk(seed, p=0.3), process_lines=process_lines))).ok for seed in range(40))
+
+    assert fails(True)
+    assert not fails(False)  # operation boundaries alone cannot see inside take()

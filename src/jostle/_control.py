@@ -98,6 +98,7 @@ class Entity:
     timed_out: bool = False
     aborted: bool = False
     busy: bool = False
+    external: bool = False
     _park: _thread.LockType = field(default_factory=_allocate_lock, repr=False)
 
     def __post_init__(self) -> None:
@@ -282,7 +283,11 @@ class Controller:
             me.timed_out = False
             self.step += 1
             nxt = self._next_after(me, "block", label)
-            if nxt is not me:
+            if nxt is None:
+                me._park.acquire()  # woken and chosen later
+                if me.aborted:
+                    raise Aborted(me.name)
+            elif nxt is not me:
                 self._handoff(me, nxt)
             return not me.timed_out
         finally:
@@ -317,6 +322,8 @@ class Controller:
                 nxt = self._next_after(me, "finish", "")
             except Aborted:
                 return
+            if nxt is None:
+                return  # the next external entity to move takes the baton
             with self._mutex:
                 if me.aborted:  # the watchdog aborted the run meanwhile
                     return
@@ -324,6 +331,44 @@ class Controller:
                 nxt._park.release()
         finally:
             me.busy = False
+
+    def block_external(self, me: Entity, label: str = "") -> None:
+        """``me`` is blocked outside jostle's control (a process waiting on an
+        OS lock that another process holds): pass the baton on *without*
+        parking, and call :meth:`external_ready` when it moves again.
+
+        Where such waits happen the run is no longer fully deterministic: when
+        the wait ends depends on the operating system.  Deadlock detection
+        treats these entities as able to move by themselves.
+        """
+        with self._mutex:
+            if me.aborted:
+                raise Aborted(me.name)
+            me.state, me.blocked_on, me.external = EntityState.BLOCKED, ("external", me.id), True
+            self.step += 1
+            runnable = self._runnable()
+            if runnable:
+                nxt = self.strategy.next(self.step, None, runnable, preemptible=True)
+                self.log.append(Decision(self.step, "block", me.id, nxt.id, label,
+                                         default=nxt is runnable[0]))
+                self.holder = nxt
+                nxt._park.release()
+            else:
+                self.holder = None
+
+    def external_ready(self, me: Entity) -> None:
+        """``me``'s external wait ended: it is runnable again and continues
+        once it holds the baton (at once if nobody holds it)."""
+        with self._mutex:
+            if me.aborted:
+                raise Aborted(me.name)
+            me.state, me.blocked_on, me.external = EntityState.RUNNABLE, None, False
+            if self.holder is None:
+                self.holder = me
+                return
+        me._park.acquire()
+        if me.aborted:
+            raise Aborted(me.name)
 
     def abort(self) -> None:
         """Abort the run from outside (the wall-clock watchdog's thread):
@@ -339,8 +384,18 @@ class Controller:
     def _runnable(self) -> list[Entity]:
         return [e for e in self.entities if e.state is EntityState.RUNNABLE]
 
-    def _next_after(self, me: Entity, kind: Literal["block", "finish"], label: str) -> Entity:
+    def _next_after(self, me: Entity, kind: Literal["block", "finish"],
+                    label: str) -> Entity | None:
         runnable = self._runnable()
+        if not runnable:
+            with self._mutex:
+                runnable = self._runnable()  # an external wait may just have ended
+                if not runnable and any(e.external for e in self.entities):
+                    # Nobody can run now, but an entity blocked outside jostle's
+                    # control (an OS lock another process holds) will move by
+                    # itself: it takes the baton when it does.
+                    self.holder = None
+                    return None
         if not runnable:
             timed = [e for e in self.entities
                      if e.state is EntityState.BLOCKED and e.deadline is not None]

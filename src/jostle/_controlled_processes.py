@@ -25,6 +25,10 @@ from ._processes import END, START, ProcessWorker
 
 __all__ = ["ProxyResult", "run_proxy"]
 
+#: Wall-clock seconds a released process may take to reach its next point
+#: before it is taken to be blocked outside jostle's control.
+_GRACE = 0.02
+
 
 @dataclass
 class ProxyResult:
@@ -57,10 +61,16 @@ def run_proxy(controller: Controller, entity: Entity, worker: ProcessWorker,
         controller.enter(entity)
         worker.go()
         while True:
-            event = worker.next_event(stall_timeout)
+            event = worker.next_event(_GRACE)
             if event is None:
-                result.stalled = True
-                return  # the engine's watchdog reports and kills it
+                # Not at a point yet: most likely waiting on an OS lock that
+                # another process holds (flock, sqlite).  Let others run.
+                controller.block_external(entity, f"{entity.name}: waiting outside jostle")
+                event = worker.next_event(stall_timeout)
+                if event is None:
+                    result.stalled = True
+                    return  # the engine's watchdog reports and kills it
+                controller.external_ready(entity)
             kind = event[0]
             if kind == "point":
                 label = str(event[2])

@@ -93,7 +93,8 @@ def run_controlled_execution(run: _Run, ops: dict[int, tuple[Step, Operation]]) 
                 pw.submit(ProcessJob(
                     job_id=eng.executions, worker=w, phase="parallel", handle=handle,
                     steps=tuple((i, op.name, op.fn, s.args) for i, s, op in steps[w]),
-                    pause_at_points=True, wait_for_go=True))
+                    pause_at_points=True, wait_for_go=True,
+                    line_points=sched.process_lines))
                 proxies[w] = (pw, ProxyResult())
             for (w, (pw, result)), pt in zip(proxies.items(), proxy_threads, strict=True):
                 pt.submit(partial(_proxy_job, ctl, proc_entities[w], pw, result,

@@ -55,6 +55,9 @@ class ProcessJob:
             ``fn(resource, *args)``; ``index`` and ``name`` go into the record.
         pause_at_points: controlled mode: report each point and wait.
         wait_for_go: stress mode: attach, report ready, wait for ``go``.
+        line_points: with ``pause_at_points``, also pause before every line
+            of the code under test (processes run truly in parallel, so any
+            line boundary is a place another process can get in between).
     """
 
     job_id: int
@@ -64,6 +67,7 @@ class ProcessJob:
     steps: tuple[Step, ...]
     pause_at_points: bool = False
     wait_for_go: bool = True
+    line_points: bool = False
 
 
 class RemoteException(Exception):
@@ -137,6 +141,7 @@ class _Child:
         self.conn = conn
         self.index = -1
         self.thread = threading.get_ident()
+        self.user_files: dict[str, bool] = {}
 
     def send(self, msg: Event) -> None:
         self.send_bytes(pickle.dumps(msg, _PROTOCOL))
@@ -210,8 +215,15 @@ class _Child:
         invoke = now()
         self.send(("invoke", index, invoke))
         outcome: Returned | Raised
+        tracer = self.line_tracer() if job.pause_at_points and job.line_points else None
         try:
-            value = fn(resource, *args)
+            if tracer is not None:
+                sys.settrace(tracer)
+            try:
+                value = fn(resource, *args)
+            finally:
+                if tracer is not None:
+                    sys.settrace(None)
         except BaseException as exc:
             response = now()
             outcome = _raised(exc)
@@ -243,6 +255,26 @@ class _Child:
             raised = Raised(_remote(exc, raised.traceback), raised.traceback)
             data = pickle.dumps(("error", job_id, stage, raised), _PROTOCOL)
         self.send_bytes(data)
+
+    def line_tracer(self) -> Callable[..., Any]:
+        """A ``sys.settrace`` function pausing before each line of user code."""
+        from ._tracing import is_user_file
+
+        cache = self.user_files
+
+        def local(frame: Any, event: str, arg: object) -> Any:
+            if event == "line":
+                self.pause(f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}")
+            return local
+
+        def global_(frame: Any, event: str, arg: object) -> Any:
+            filename = frame.f_code.co_filename
+            user = cache.get(filename)
+            if user is None:
+                user = cache[filename] = is_user_file(filename)
+            return local if user else None
+
+        return global_
 
     def pause(self, label: str) -> None:
         self.send(("point", self.index, label))

@@ -140,6 +140,9 @@ class ControlledScheduler(Scheduler):
         inject: let the strategy inject cancellations into task workers at
             their awaits.
         kill: let the strategy kill process workers at their sync points.
+        process_lines: process workers also pause before each line of the
+            code under test, not only at operation boundaries and sync
+            points (processes run in parallel: any line can interleave).
     """
 
     name = "controlled"
@@ -147,13 +150,14 @@ class ControlledScheduler(Scheduler):
 
     def __init__(self, strategy: Strategy, *, model: Literal["gil", "opcode"] = "gil",
                  max_steps: int = 100_000, watchdog: float = 0.5, inject: bool = False,
-                 kill: bool = False) -> None:
+                 kill: bool = False, process_lines: bool = True) -> None:
         self.strategy = strategy
         self.model = model
         self.max_steps = max_steps
         self.watchdog = watchdog
         self.inject = inject
         self.kill = kill
+        self.process_lines = process_lines
 
     def describe(self) -> str:
         return f"controlled, {self.model} preemption model"

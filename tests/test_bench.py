@@ -21,30 +21,7 @@ if str(REPO) not in sys.path:
 from bench._findings import ROW_KEYS, SUMMARY_KEYS, summarize  # noqa: E402
 from bench._measure import Progress  # noqa: E402
 
-SUPPORT = '''
-import inspect
-from dataclasses import dataclass
-from typing import Any, Callable, Optional, Tuple
-
-CANCELLED = "<cancelled>"
-
-
-@dataclass(frozen=True)
-class Op:
-    fn: Callable[..., Any]
-    args: Tuple[tuple, ...] = ()
-    doc: str = ""
-    where: Optional[str] = None
-    observer: bool = False
-
-    @property
-    def name(self):
-        return self.fn.__name__
-
-    @property
-    def is_async(self):
-        return inspect.iscoroutinefunction(self.fn)
-'''
+from _case_support import SUPPORT  # noqa: E402
 
 CASE = '''
 """x01 -- check-then-act across an await: concurrent first calls create two sessions."""

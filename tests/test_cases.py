@@ -11,6 +11,8 @@ from hypothesis import settings
 
 import jostle
 
+from _case_support import SUPPORT
+
 BUGZOO = Path(__file__).resolve().parents[2] / "shared" / "bugzoo" / "cases"
 needs_bugzoo = pytest.mark.skipif(not BUGZOO.is_dir(), reason=f"no bugzoo at {BUGZOO}")
 
@@ -68,30 +70,6 @@ def self_check():
     return "ok"
 '''
 
-SUPPORT = '''
-import inspect
-from dataclasses import dataclass
-from typing import Any, Callable, Optional, Tuple
-
-CANCELLED = "<cancelled>"
-
-
-@dataclass(frozen=True)
-class Op:
-    fn: Callable[..., Any]
-    args: Tuple[tuple, ...] = ()
-    doc: str = ""
-    where: Optional[str] = None
-    observer: bool = False
-
-    @property
-    def name(self):
-        return self.fn.__name__
-
-    @property
-    def is_async(self):
-        return inspect.iscoroutinefunction(self.fn)
-'''
 
 
 def make_folder(root: Path, name: str, kind: str) -> Path:

@@ -14,6 +14,13 @@ from typing import Any
 import controlled_bugs as bugs
 import pytest
 
+from jostle._control import Controller, Strategy
+from jostle._controlled_threads import ControlledRun, run_threads
+from jostle._cooperative import Lock, ThreadMap
+from jostle._errors import SpecError
+from jostle._threads import ThreadPool
+from jostle._tracing import MONITORING
+
 from _controlled_support import (
     Choices,
     Outcome,
@@ -23,12 +30,6 @@ from _controlled_support import (
     first_failure,
     scenario,
 )
-from jostle._control import Controller, Strategy
-from jostle._controlled_threads import ControlledRun, run_threads
-from jostle._cooperative import Lock, ThreadMap
-from jostle._errors import SpecError
-from jostle._threads import ThreadPool
-from jostle._tracing import MONITORING
 
 HERE = os.path.abspath(__file__)
 BUGZOO = "/work/shared/bugzoo"

@@ -16,11 +16,12 @@ from typing import Any
 
 import pytest
 
-from _controlled_support import Choices, explore, scenario
 from jostle import _cooperative as coop
 from jostle._control import Controller, Strategy
 from jostle._errors import JostleError
 from jostle._threads import ThreadPool
+
+from _controlled_support import Choices, explore, scenario
 
 TOUCHED = [(threading, n) for n in ("Lock", "_allocate_lock", "RLock", "Condition", "Semaphore",
                                     "BoundedSemaphore", "Event", "Barrier", "_time")] + \

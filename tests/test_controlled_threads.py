@@ -9,6 +9,7 @@ import queue
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import controlled_bugs as bugs
@@ -32,7 +33,8 @@ from _controlled_support import (
 )
 
 HERE = os.path.abspath(__file__)
-BUGZOO = "/work/shared/bugzoo"
+# shared/ lies beside the checkout, in CI too
+BUGZOO = str(Path(__file__).resolve().parents[2] / "shared" / "bugzoo")
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,7 +30,8 @@ from jostle._controlled_loop import (
 )
 
 Factory = Callable[[], Coroutine[Any, Any, Any]]
-BUGZOO = "/work/shared/bugzoo"
+# shared/ lies beside the checkout, in CI too
+BUGZOO = str(Path(__file__).resolve().parents[3] / "shared" / "bugzoo")
 
 
 # -- strategies ----------------------------------------------------------------

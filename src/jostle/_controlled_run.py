@@ -27,13 +27,11 @@ from ._controlled_threads import run_threads
 from ._cooperative import ThreadMap
 from ._errors import SpecError
 from ._handles import handle_for
-from ._history import Returned, Unknown
 from ._processes import ProcessJob, ProcessWorker
 from ._scenario import Step
 from ._scheduler import ControlledScheduler
 from ._spec import Operation
 from ._threads import PoolThread
-from ._unknown import UNKNOWN
 
 if TYPE_CHECKING:
     from ._engine import _Run
@@ -138,9 +136,6 @@ def run_controlled_execution(run: _Run, ops: dict[int, tuple[Step, Operation]]) 
             lt.abandoned = True
     for w, (pw, result) in proxies.items():
         for r in result.records:
-            if isinstance(r.outcome, Returned) and r.outcome.value is UNKNOWN:
-                r = type(r)(r.index, r.worker, r.kind, r.phase, r.op, r.args, r.invoke,
-                            r.response, Unknown("unknown"))
             run.rec.add(r)
         if result.died:
             run.crashed.append(w)

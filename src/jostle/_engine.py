@@ -52,6 +52,7 @@ from ._history import (
     Unknown,
     WorkerKind,
     now,
+    outcome_of,
 )
 from ._loop import LoopThread
 from ._processes import ProcessJob, ProcessPool, ProcessWorker
@@ -60,7 +61,6 @@ from ._scheduler import ControlledScheduler, Point, Scheduler, StressScheduler, 
 from ._spec import Operation, Spec
 from ._stacks import blocked_at, task_stack, thread_stack
 from ._threads import PoolThread, ThreadPool, in_worker
-from ._unknown import UNKNOWN
 
 # Captured at import: controlled runs patch _thread.allocate_lock.
 _allocate_lock = _thread.allocate_lock
@@ -181,10 +181,6 @@ class _Gate:
             self._open.release()
 
 
-def _outcome(value: object) -> Outcome:
-    return Unknown("unknown") if value is UNKNOWN else Returned(value)
-
-
 def _raised(exc: BaseException) -> Raised:
     return Raised(exc, "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
 
@@ -209,7 +205,7 @@ async def _call_on_loop(op: Operation, resource: object, args: tuple[Any, ...]) 
         value = op.fn(resource, *args)
         if op.is_async or inspect.isawaitable(value):
             value = await value
-        return _outcome(value)
+        return outcome_of(value)
     except asyncio.CancelledError:
         return Unknown("cancelled")
     except Aborted:
@@ -232,7 +228,7 @@ def _call_sync(op: Operation, resource: object, args: tuple[Any, ...]) -> Outcom
         return _raised(exc)
     if inspect.isawaitable(value):
         return _not_awaited(op, value)
-    return _outcome(value)
+    return outcome_of(value)
 
 
 async def _build(factory: Callable[[], Any]) -> object:
@@ -676,9 +672,6 @@ class _Run:
                 self._stuck_process(w, pw)
                 continue
             for r in records:
-                if isinstance(r.outcome, Returned) and r.outcome.value is UNKNOWN:
-                    r = OpRecord(r.index, r.worker, r.kind, r.phase, r.op, r.args,
-                                 r.invoke, r.response, Unknown("unknown"))
                 self.rec.add(r)
             assert pool is not None
             if not pw.alive:

@@ -19,6 +19,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ._unknown import UNKNOWN
+
 __all__ = [
     "History",
     "OpRecord",
@@ -68,6 +70,12 @@ class Unknown:
 
 
 Outcome = Returned | Raised | Unknown
+
+
+def outcome_of(value: object) -> Outcome:
+    """The outcome of an operation that returned ``value``: ``jostle.UNKNOWN``
+    means the operation itself could not tell whether it took effect."""
+    return Unknown("unknown") if value is UNKNOWN else Returned(value)
 
 
 @dataclass(frozen=True, slots=True)

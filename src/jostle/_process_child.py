@@ -25,7 +25,7 @@ from typing import Any, NoReturn
 
 from ._errors import SpecTypeError
 from ._handles import untrack_shared_memory
-from ._history import OpRecord, Phase, Raised, Returned, now
+from ._history import OpRecord, Outcome, Phase, Raised, Returned, now, outcome_of
 from ._syncpoints import _set_hook
 
 __all__ = ["END", "START", "ProcessJob", "RemoteException"]
@@ -214,7 +214,7 @@ class _Child:
             self.pause(START)
         invoke = now()
         self.send(("invoke", index, invoke))
-        outcome: Returned | Raised
+        outcome: Outcome
         tracer = self.line_tracer() if job.pause_at_points and job.line_points else None
         try:
             if tracer is not None:
@@ -229,7 +229,7 @@ class _Child:
             outcome = _raised(exc)
         else:
             response = now()
-            outcome = Returned(value)
+            outcome = outcome_of(value)
         rec = OpRecord(
             index, job.worker, "process", job.phase, name, args, invoke, response, outcome
         )

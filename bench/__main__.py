@@ -3,6 +3,13 @@
 Subcommands:
 
 * ``findings``: finding power of each tool on folders of bug cases.
+* ``throughput``: executions/s, controlled and uncontrolled, and Hypothesis's
+  own example rate, side by side (``_throughput``).
+* ``checker``: the linearizability checker's time and memory against history
+  length and workers (``_checker``).
+
+``--quick`` on ``throughput`` and ``checker`` is for the tests: tiny sizes
+and times, numbers not worth reading.  It is left out of the help.
 
 ``_one`` is internal: it runs a single measurement in a child process for
 ``findings`` and is left out of the help.
@@ -35,7 +42,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m bench",
         description="jostle's benchmark: finding power and speed, side by side with "
                     "what users use today.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{findings}")
+    sub = parser.add_subparsers(dest="command", required=True,
+                                metavar="{findings,throughput,checker}")
 
     findings = sub.add_parser(
         "findings", help="run every case with every tool, Buggy then Fixed",
@@ -53,6 +61,27 @@ def _parser() -> argparse.ArgumentParser:
     findings.add_argument("--seed", type=int, default=0, metavar="N",
                           help="base seed for every random choice (default 0)")
     findings.add_argument("--json", metavar="FILE", help="write rows and summary here")
+
+    throughput = sub.add_parser(
+        "throughput", help="executions/s, controlled and uncontrolled, and Hypothesis's rate",
+        description="Executions per second of 2 threads x 5 ops, 3 tasks x 5 awaits and "
+                    "2 processes x 5 ops, controlled and uncontrolled; Hypothesis's own "
+                    "empty-test example rate and jostle's controlled example rate; the "
+                    "median of several timed repetitions after a warm-up.")
+    throughput.add_argument("--json", metavar="FILE", help="write the rates here")
+    throughput.add_argument("--quick", action="store_true", help=argparse.SUPPRESS)
+
+    checker = sub.add_parser(
+        "checker", help="linearizability checker time and memory against history size",
+        description="Check generated linearizable histories of 10^2 to 10^5 operations "
+                    "over 2, 4 and 8 workers, partitionable and not, each in a child "
+                    "process with a time limit; timeouts are counted, not hidden.")
+    checker.add_argument("--json", metavar="FILE", help="write the cases and summary here")
+    checker.add_argument("--time-limit", type=_positive_seconds, default=60.0,
+                         metavar="SECONDS", help="wall seconds per case (default 60)")
+    checker.add_argument("--max-ops", type=int, default=None, metavar="N",
+                         help="skip (and count as skipped) histories longer than N")
+    checker.add_argument("--quick", action="store_true", help=argparse.SUPPRESS)
 
     one = sub.add_parser("_one")  # internal: no help=, so it stays out of the listing
     one.add_argument("--case-dir", required=True)
@@ -73,6 +102,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_one(args.case_dir, args.case, args.tool, args.variant, budget=args.budget,
                        seed=args.seed, out=args.out)
+    if args.command == "throughput":
+        from ._throughput import run_throughput
+
+        if args.quick:
+            run_throughput(json_path=args.json, seconds=0.05, repetitions=1, warmup=0.0)
+        else:
+            run_throughput(json_path=args.json)
+        return 0
+    if args.command == "checker":
+        from ._checker import SIZES, WORKERS, run_checker
+
+        sizes, workers = ((100,), (2,)) if args.quick else (SIZES, WORKERS)
+        run_checker(sizes=sizes, workers=workers, json_path=args.json,
+                    time_limit=args.time_limit, max_ops=args.max_ops)
+        return 0
     from jostle import JostleError
 
     from ._findings import run_findings

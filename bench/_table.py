@@ -8,12 +8,13 @@ from typing import Any
 
 from ._measure import is_minimal, largest
 
-__all__ = ["format_summary", "format_table"]
+__all__ = ["format_summary", "format_table", "grid"]
 
 _FIXED_CHARS = 48
 
 
-def _grid(header: Sequence[str], lines: Sequence[Sequence[str]]) -> str:
+def grid(header: Sequence[str], lines: Sequence[Sequence[str]]) -> str:
+    """``lines`` under ``header`` in left-aligned columns, with a rule below the header."""
     widths = [max(len(str(cell)) for cell in col) for col in zip(header, *lines, strict=True)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     out = [fmt.format(*header), fmt.format(*("-" * w for w in widths))]
@@ -66,7 +67,7 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
         buggy = by_variant.get("buggy")
         lines.append((case, any_row["kind"], tool, _buggy(buggy), _fixed(by_variant.get("fixed")),
                       _shrunk(buggy) if buggy is not None and buggy["detected"] else "-"))
-    return _grid(("case", "kind", "tool", "buggy", "fixed", "counterexample (workers x ops)"),
+    return grid(("case", "kind", "tool", "buggy", "fixed", "counterexample (workers x ops)"),
                  lines)
 
 
@@ -82,5 +83,5 @@ def format_summary(summary: dict[str, Any], *, budget: float) -> str:
         for tool, s in summary.items()
     ]
     return (f"summary (budget {budget:g} s per case and variant)\n"
-            + _grid(("tool", "found", "false positives", "median s to first",
+            + grid(("tool", "found", "false positives", "median s to first",
                      "shrunk to minimal"), lines))

@@ -126,3 +126,24 @@ def test_controlled_mix_of_threads_tasks_and_processes() -> None:
     assert len(orders) == 1
     assert all(jostle.judge(spec, run).ok for run in runs)
     assert {r.kind for r in runs[0].history.ops} == {"thread", "task", "process"}
+
+
+def test_misuse_in_a_controlled_run_leaves_the_pools_usable() -> None:
+    """An unpicklable process op fails at once in controlled mode; the next run works."""
+    def local_take(counter: pr.FileCounter) -> int:
+        return counter.take()
+
+    class M:
+        def local_take(self) -> int:
+            return 1
+
+    bad = jostle.spec(pr.FileCounter, jostle.operation(local_take, kinds=("process",)),
+                      model=M)
+    sc = Scenario(workers=(WorkerPlan("process", (Step("local_take"),)),))
+    for _ in range(3):
+        with pytest.raises(jostle.SpecTypeError, match="module level"):
+            jostle.execute(bad, sc, scheduler=ControlledScheduler(Preemptions()))
+    good = jostle.spec(pr.FileCounter, jostle.operation(pr.take), model=pr.CounterModel)
+    run = jostle.execute(good, Scenario(workers=(WorkerPlan("process", (Step("take"),)),)),
+                         scheduler=ControlledScheduler(Preemptions()))
+    assert [r.outcome for r in run.history.ops] == [jostle.Returned(1)]

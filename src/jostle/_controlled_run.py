@@ -78,6 +78,7 @@ def run_controlled_execution(run: _Run, ops: dict[int, tuple[Step, Operation]]) 
     proc_workers = eng.processes.acquire(len(proc_ws)) if proc_ws else []
     box: dict[str, Any] = {}
     proxies: dict[int, tuple[ProcessWorker, ProxyResult]] = {}
+    started: list[PoolThread] = []  # proxy threads that got a job
 
     def setup() -> None:
         resource = run._build_resource()
@@ -97,6 +98,7 @@ def run_controlled_execution(run: _Run, ops: dict[int, tuple[Step, Operation]]) 
             for (w, (pw, result)), pt in zip(proxies.items(), proxy_threads, strict=True):
                 pt.submit(partial(_proxy_job, ctl, proc_entities[w], pw, result,
                                   run.timeout, sched.watchdog * 4, sched.kill))
+                started.append(pt)
         if task_ws:
             assert loop_entity is not None
             factories = [partial(run._task_worker, w, steps[w], resource, None, None)
@@ -115,8 +117,16 @@ def run_controlled_execution(run: _Run, ops: dict[int, tuple[Step, Operation]]) 
             threads=tmap, setup=setup)
     except _StopBeforeParallel:
         pass
+    except BaseException:
+        # Misuse found while setting up (say, an operation that cannot be
+        # pickled): nothing ran in the processes; give them back clean.
+        for pw in proc_workers:
+            if pw.busy:
+                eng.processes.discard(pw)
+        eng.processes.release([pw for pw in proc_workers if pw.alive and not pw.busy])
+        raise
     finally:
-        for pt in proxy_threads:
+        for pt in started:
             if not pt.wait(run.timeout):
                 eng.threads.abandon(pt)
         eng.threads.release(proxy_threads)

@@ -81,12 +81,10 @@ def _fuzz(args: argparse.Namespace) -> int:
     for test_id, test in tests:
         start, runs0 = time.monotonic(), engine.executions
         found: ConcurrencyFailure | None = None
-        rounds = 0
         spec = test._jostle_spec  # type: ignore[attr-defined]
         options = dict(test._jostle_options)  # type: ignore[attr-defined]
         base = options.pop("settings") or settings()
         while time.monotonic() - start < per_test and found is None:
-            rounds += 1
             fn = concurrent_test(spec, **options, settings=settings(
                 base, max_examples=args.max_examples, database=None, derandomize=False))
             try:

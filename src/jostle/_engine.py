@@ -491,7 +491,7 @@ class _Run:
                     outcome = fut.result(self.timeout)
                 except _TIMEOUTS:
                     outcome = None
-                    self._stuck_loop_call(fut)
+                    self._stuck_task(0, fut)
             else:
                 box: list[Outcome] = []
                 (pt,) = self.engine.threads.acquire(1)
@@ -522,7 +522,7 @@ class _Run:
         try:
             run = fut.result(self.timeout)
         except _TIMEOUTS:
-            self._stuck_loop_call(fut)
+            self._stuck_task(0, fut)
             return None
         if run.stuck is not None:
             op_text = self._pending(0, "hung")
@@ -715,9 +715,6 @@ class _Run:
         else:
             fut.cancel()
         self.stuck.append(StuckWorker(w, "task", op, stack, where))
-
-    def _stuck_loop_call(self, fut: Any) -> None:
-        self._stuck_task(0, fut)
 
     def _stuck_process(self, w: int, pw: ProcessWorker) -> None:
         stack = pw.dump_stacks()

@@ -19,8 +19,6 @@ from ._checker import (
     judge as judge,
 )
 from ._engine import (
-    Execution as Execution,
-    StuckWorker as StuckWorker,
     execute as execute,
 )
 from ._errors import (
@@ -34,6 +32,10 @@ from ._errors import (
     SpecTypeError as SpecTypeError,
     UnexpectedException as UnexpectedException,
     WorkerCrashed as WorkerCrashed,
+)
+from ._execution import (
+    Execution as Execution,
+    StuckWorker as StuckWorker,
 )
 from ._handles import (
     FileHandle as FileHandle,

@@ -25,7 +25,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from ._engine import Execution
 from ._errors import (
     ConcurrencyFailure,
     Deadlock,
@@ -35,6 +34,7 @@ from ._errors import (
     UnexpectedException,
     WorkerCrashed,
 )
+from ._execution import Execution
 from ._history import History, OpRecord, Raised, Unknown
 from ._linearizability import LinearizabilityResult, check_linearizability
 from ._spec import Spec

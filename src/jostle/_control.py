@@ -26,6 +26,14 @@ nobody can run:
 Every decision is appended to one global log, whatever kind of entity took
 it, so a mixed run of threads, tasks and processes replays from one list.
 
+**Steps count choices, not points.**  A scheduling point where only the
+holder can run (a sequential prefix, the last worker left) is not a
+decision: it advances :attr:`Controller.points` (progress, livelock bound)
+but not :attr:`Controller.step`, and the strategy is not asked.  A schedule's
+step numbers therefore name real decisions only: a prefix that grows or
+shrinks does not shift the parallel part's steps, and PCT spreads its
+change points over decisions, not over every traced call.
+
 All synchronisation here uses raw ``_thread`` locks, allocated through a
 reference taken at import: controlled runs replace ``threading``'s primitives
 and ``_thread.allocate_lock`` with cooperative ones, and the baton itself must
@@ -78,7 +86,8 @@ class Entity:
     """One schedulable thing: a worker thread, the loop, a process proxy.
 
     Attributes:
-        id: stable index (scenario order), used in decisions and reports.
+        id: stable index, used in decisions and reports (in an engine run:
+            0 for ``main``, the worker's number for a worker).
         name: ``worker 1 (thread)``, ``event loop``, ``worker 3 (process)``.
         state: runnable, blocked or done.
         blocked_on: the resource it waits for, when blocked.
@@ -99,6 +108,9 @@ class Entity:
     aborted: bool = False
     busy: bool = False
     external: bool = False
+    #: The controller the entity belongs to (the tracer's hooks and the
+    #: cooperative primitives reach it from here).
+    ctl: Controller | None = field(default=None, repr=False)
     _park: _thread.LockType = field(default_factory=_allocate_lock, repr=False)
 
     def __post_init__(self) -> None:
@@ -120,7 +132,9 @@ class Decision:
         target: entity id that got it (for ``pick``: the index chosen).
         label: where the point was (``file:line`` or a primitive's name).
         default: the choice was the default one (the lowest-id runnable
-            entity after a block or finish), so replaying needs no entry.
+            entity after a block or finish, or the only one: a forced
+            handoff keeps the step of the decision before it), so replaying
+            needs no entry.
     """
 
     step: int
@@ -181,7 +195,12 @@ class Controller:
         self.max_steps = max_steps
         self.entities: list[Entity] = []
         self.log: list[Decision] = []
+        #: Decisions so far: points, blocks, finishes and picks where the
+        #: strategy had two or more options.
         self.step = 0
+        #: Every scheduling point so far, decision or not (progress for the
+        #: watchdog, and the livelock bound).
+        self.points = 0
         self.now = 0.0  # virtual clock, seconds
         self.holder: Entity | None = None
         self.deadlock: list[Entity] | None = None
@@ -197,22 +216,37 @@ class Controller:
         #: detecting thread, before anyone is woken with :class:`Aborted`: the
         #: only moment the wait-for state (owners, stacks) is still intact.
         self.on_deadlock: Callable[[list[Entity]], None] | None = None
+        #: Called with each entity that finishes, after it is marked done and
+        #: before the baton moves on (a join: wake whoever waits for it).
+        self.on_finish: Callable[[Entity], None] | None = None
 
     # -- set-up ----------------------------------------------------------
-    def add(self, name: str) -> Entity:
-        """Register a new entity; it starts parked (runnable)."""
-        e = Entity(len(self.entities), name)
+    def add(self, name: str, *, state: EntityState = EntityState.RUNNABLE) -> Entity:
+        """Register a new entity; it starts parked (runnable unless ``state``
+        says otherwise: a placeholder that keeps ids aligned is ``DONE``)."""
+        e = Entity(len(self.entities), name, state=state, ctl=self)
         self.entities.append(e)
         return e
 
     def start(self) -> None:
-        """Give the baton to the strategy's first choice (controller thread)."""
+        """Give the baton to the strategy's first choice, from a thread that
+        is not an entity (one that is holds it already: :meth:`hold`)."""
         runnable = self._runnable()
-        first = self.strategy.next(0, None, runnable, preemptible=True)
-        self.log.append(Decision(0, "start", first.id, first.id, "", default=first is runnable[0]))
+        if len(runnable) > 1:  # decision 0: who runs first
+            first = self.strategy.next(0, None, runnable, preemptible=True)
+            self.log.append(Decision(0, "start", first.id, first.id, "",
+                                     default=first is runnable[0]))
+        else:
+            first = runnable[0]
         with self._mutex:
             self.holder = first
             first._park.release()
+
+    def hold(self, me: Entity) -> None:
+        """``me``, running on the calling thread, holds the baton from now on
+        without parking (the first entity of a run, started by its driver)."""
+        with self._mutex:
+            self.holder = me
 
     def wait(self, timeout: float | None) -> bool:
         """Wait (controller thread) until every entity is done or the run
@@ -238,32 +272,40 @@ class Controller:
         """
         if me.aborted:
             raise Aborted(me.name)
-        me.busy = True
+        self.points += 1
+        if self.points > self.max_steps:
+            self.livelock = True
+            self._abort_all()
+            raise Aborted(me.name)
+        if not preemptible:
+            return
+        runnable = [e for e in self.entities if e.state is EntityState.RUNNABLE]
+        if len(runnable) < 2:
+            return  # no choice: not a decision
+        was, me.busy = me.busy, True
         try:
             self.step += 1
-            if self.step > self.max_steps:
-                self.livelock = True
-                self._abort_all()
-                raise Aborted(me.name)
-            runnable = self._runnable()
-            nxt = self.strategy.next(self.step, me, runnable, preemptible=preemptible)
+            nxt = self.strategy.next(self.step, me, runnable, preemptible=True)
             if nxt is not me:
                 self.log.append(Decision(self.step, "switch", me.id, nxt.id, label))
                 self._handoff(me, nxt)
         finally:
-            me.busy = False
+            me.busy = was
 
     def pick(self, me: Entity, options: int, what: str, label: str = "") -> int:
         """A choice that is not a switch (e.g. which ready callback runs)."""
-        me.busy = True
+        self.points += 1
+        if options < 2:
+            return 0
+        was, me.busy = me.busy, True
         try:
             self.step += 1
-            choice = self.strategy.pick(self.step, options, what) if options > 1 else 0
+            choice = self.strategy.pick(self.step, options, what)
             if choice:
                 self.log.append(Decision(self.step, "pick", me.id, choice, label or what))
             return choice
         finally:
-            me.busy = False
+            me.busy = was
 
     def block(self, me: Entity, on: Hashable, *, timeout: float | None = None,
               label: str = "") -> bool:
@@ -275,13 +317,13 @@ class Controller:
         """
         if me.aborted:
             raise Aborted(me.name)
-        me.busy = True
+        was, me.busy = me.busy, True
         try:
             me.state = EntityState.BLOCKED
             me.blocked_on = on
             me.deadline = None if timeout is None else self.now + max(timeout, 0.0)
             me.timed_out = False
-            self.step += 1
+            self.points += 1
             nxt = self._next_after(me, "block", label)
             if nxt is None:
                 me._park.acquire()  # woken and chosen later
@@ -291,7 +333,7 @@ class Controller:
                 self._handoff(me, nxt)
             return not me.timed_out
         finally:
-            me.busy = False
+            me.busy = was
 
     def wake(self, on: Hashable, *, count: int | None = None) -> int:
         """Make up to ``count`` (all if ``None``) entities blocked on ``on``
@@ -312,9 +354,11 @@ class Controller:
         me.state = EntityState.DONE
         if me.aborted:
             return
-        me.busy = True
+        was, me.busy = me.busy, True
         try:
-            self.step += 1
+            self.points += 1
+            if self.on_finish is not None:
+                self.on_finish(me)
             if all(e.state is EntityState.DONE for e in self.entities):
                 self._end()
                 return
@@ -330,7 +374,7 @@ class Controller:
                 self.holder = nxt
                 nxt._park.release()
         finally:
-            me.busy = False
+            me.busy = was
 
     def block_external(self, me: Entity, label: str = "") -> None:
         """``me`` is blocked outside jostle's control (a process waiting on an
@@ -345,12 +389,10 @@ class Controller:
             if me.aborted:
                 raise Aborted(me.name)
             me.state, me.blocked_on, me.external = EntityState.BLOCKED, ("external", me.id), True
-            self.step += 1
+            self.points += 1
             runnable = self._runnable()
             if runnable:
-                nxt = self.strategy.next(self.step, None, runnable, preemptible=True)
-                self.log.append(Decision(self.step, "block", me.id, nxt.id, label,
-                                         default=nxt is runnable[0]))
+                nxt = self._choose_among(runnable, "block", me, label)
                 self.holder = nxt
                 nxt._park.release()
             else:
@@ -415,8 +457,20 @@ class Controller:
             self.now = max(self.now, first.deadline)
             first.state, first.blocked_on, first.deadline = EntityState.RUNNABLE, None, None
             first.timed_out = True
-            self.log.append(Decision(self.step, "timeout", me.id, first.id, label))
+            self.log.append(Decision(self.step, "timeout", me.id, first.id, label, default=True))
             return first
+        return self._choose_among(runnable, kind, me, label)
+
+    def _choose_among(self, runnable: list[Entity], kind: Literal["block", "finish"],
+                      me: Entity, label: str) -> Entity:
+        """Who runs after ``me`` blocked or finished: a decision only when
+        there are two or more candidates.  A forced handoff is logged too, as
+        a default entry under the last decision's step (a report shows who
+        blocked; a replay needs nothing from it)."""
+        if len(runnable) < 2:
+            self.log.append(Decision(self.step, kind, me.id, runnable[0].id, label, default=True))
+            return runnable[0]
+        self.step += 1
         nxt = self.strategy.next(self.step, None, runnable, preemptible=True)
         self.log.append(Decision(self.step, kind, me.id, nxt.id, label,
                                  default=nxt is runnable[0]))

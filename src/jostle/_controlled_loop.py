@@ -338,6 +338,20 @@ class ControlledEventLoop(asyncio.SelectorEventLoop):
         self._wait_key = _LoopWait(self)
         self._log_start = 0
         self._eager = False
+        #: While this returns true the run does not end at quiescence: the
+        #: loop blocks in its controller for more work (the engine's main
+        #: entity serves the loop until its thread and process workers are
+        #: done, so their ``call_soon_threadsafe`` callbacks still run).
+        self.keep_running: Callable[[], bool] | None = None
+        #: Tasks whose next step resumes the user's code (the engine adds a
+        #: task while it awaits an operation).  Attached, the loop's entity is
+        #: *busy* (not traced) except while such a step or a plain callback
+        #: runs, so the loop's own work and jostle's bookkeeping inside tasks
+        #: are never scheduling points.
+        self.in_user: set[asyncio.Task[Any]] = set()
+        #: Whether ``in_user`` decides the entity's busy flag (the engine's
+        #: runs); off, the entity is never busy (standalone and plain use).
+        self.track_user = False
 
     # -- clock -------------------------------------------------------------
     def time(self) -> float:
@@ -390,6 +404,7 @@ class ControlledEventLoop(asyncio.SelectorEventLoop):
         self._index = {}
         self._labels = {}
         self.injectable = set()
+        self.in_user = set()
         self._executor_jobs = []
 
     @property
@@ -610,7 +625,13 @@ class ControlledEventLoop(asyncio.SelectorEventLoop):
         if task is not None and not cleaning and task in self.injectable:
             self._maybe_inject(task)
         self.steps += 1
-        handle._run()
+        ent = self.entity
+        if ent is not None and self.track_user:
+            ent.busy = not cleaning and task is not None and task not in self.in_user
+            handle._run()
+            ent.busy = True
+        else:
+            handle._run()
         watch = self._watch
         if watch is not None:
             if task is not None and task in watch and task.done():
@@ -620,7 +641,7 @@ class ControlledEventLoop(asyncio.SelectorEventLoop):
                 # (a thread's post, a done-callback) is ready or due.
                 if not ready and not cleaning:
                     self._refill()
-                if cleaning or not ready:
+                if cleaning or (not ready and not self._keep()):
                     self._stopping = True
                     return
         c = self.controller
@@ -652,8 +673,8 @@ class ControlledEventLoop(asyncio.SelectorEventLoop):
         report why the run cannot go on."""
         if self._stopping:
             return
-        if self._watch is not None and not self._watch:  # the run's tasks are done
-            self._stopping = True
+        if self._watch is not None and not self._watch and not self._keep():
+            self._stopping = True  # the run's tasks are done
             return
         if self.controller is not None and not self._cleaning:
             self._block()
@@ -700,11 +721,15 @@ class ControlledEventLoop(asyncio.SelectorEventLoop):
                 out.append(WaitingTask(i, t.get_name(), stack, where))
         return tuple(out)
 
+    def _keep(self) -> bool:
+        keep = self.keep_running
+        return keep is not None and not self._cleaning and keep()
+
     # -- runs -------------------------------------------------------------------
     def _run_watched(self, tasks: Sequence[asyncio.Task[Any]]) -> None:
         self._watch = {t for t in tasks if not t.done()}
         try:
-            while self._watch:  # user code may stop() the loop mid-run
+            while self._watch or self._keep():  # user code may stop() the loop mid-run
                 self.run_forever()
         finally:
             self._watch = None
@@ -754,7 +779,8 @@ def run_controlled(coro_factories: Sequence[Callable[[], Coroutine[Any, Any, Any
                    controller: Controller | None = None, entity: Entity | None = None,
                    loop: ControlledEventLoop | None = None, inject: bool = False,
                    max_injections: int | None = None,
-                   max_steps: int = 100_000) -> LoopRun:
+                   max_steps: int = 100_000, holding: bool = False,
+                   keep_running: Callable[[], bool] | None = None) -> LoopRun:
     """Run coroutines as tasks ``task 0``, ``task 1``... on a controlled loop,
     until they are done and no callback is ready or due.
 
@@ -778,6 +804,12 @@ def run_controlled(coro_factories: Sequence[Callable[[], Coroutine[Any, Any, Any
             these tasks.
         max_injections: most injections in the run.
         max_steps: most callbacks before the run is reported as a livelock.
+        holding: attached, the calling thread already holds ``entity``'s
+            baton and keeps the entity afterwards (it neither waits for the
+            baton nor finishes the entity): the engine's ``main`` entity
+            runs the loop this way between its other work.
+        keep_running: attached, the run does not end at quiescence while
+            this returns true (see :attr:`ControlledEventLoop.keep_running`).
 
     Returns:
         The run's record; a deadlock, livelock or uncontrolled wait is in
@@ -804,18 +836,20 @@ def run_controlled(coro_factories: Sequence[Callable[[], Coroutine[Any, Any, Any
             "controller: pass strategy=None")
     own = loop is None
     lp = ControlledEventLoop() if loop is None else loop
-    saved = lp.strategy, lp.max_steps, lp.max_injections
+    saved = lp.strategy, lp.max_steps, lp.max_injections, lp.keep_running
     lp.strategy = strategy if strategy is not None else Strategy()
     lp.max_steps = max_steps
     lp.max_injections = max_injections
+    lp.keep_running = keep_running if controller is not None else None
     aborted = False
     try:
         if controller is not None:
             if entity is None:
                 entity = controller.add("event loop")
-            if controller.holder is None:
-                controller.start()
-            controller.enter(entity)
+            if not holding:
+                if controller.holder is None:
+                    controller.start()
+                controller.enter(entity)
             lp.attach(controller, entity)
         lp.reset()
         tasks = [lp.create_task(f()) for f in coro_factories]
@@ -836,10 +870,10 @@ def run_controlled(coro_factories: Sequence[Callable[[], Coroutine[Any, Any, Any
     finally:
         lp.detach()
         lp.cleanup()  # before finish(): cleanup runs user code, so it needs the baton
-        lp.strategy, lp.max_steps, lp.max_injections = saved
+        lp.strategy, lp.max_steps, lp.max_injections, lp.keep_running = saved
         if own:
             lp.close()
-    if controller is not None and entity is not None and not aborted:
+    if controller is not None and entity is not None and not aborted and not holding:
         controller.finish(entity)
     return run
 

@@ -199,6 +199,7 @@ class Window:
 
     def __init__(self, controller: Controller, entity_of: Callable[[], Entity | None]) -> None:
         self.controller = controller
+        controller.describe_owner = self.owner_of
         self.entity_of = entity_of
         self.held: dict[Entity, list[tuple[Lock, tuple[str, int]]]] = {}
         #: Threads that are not entities but see the virtual clock (a set-up
@@ -222,8 +223,18 @@ class Window:
 
     def controls(self, entity: Entity) -> bool:
         """Whether ``entity`` belongs to this run's controller."""
-        ents = self.controller.entities
-        return entity.id < len(ents) and ents[entity.id] is entity
+        return entity.ctl is self.controller
+
+    def attach(self, controller: Controller) -> None:
+        """Make ``controller`` the window's run (one window serves the
+        executions of a session one after another).  Ownership and the lock
+        order graph start afresh."""
+        self.controller = controller
+        controller.describe_owner = self.owner_of
+        self.held.clear()
+        self.names.clear()
+        self.notes = []
+        self._edges.clear()
 
     # -- controller calls ------------------------------------------------------------------
     def point(self, me: Entity, label: str) -> None:
@@ -289,8 +300,6 @@ class Window:
 
 
 _window: Window | None = None
-# The open window of each controller (one at most: windows do not nest).
-_windows: dict[Controller, Window] = {}
 
 
 def current_window() -> Window | None:
@@ -839,6 +848,65 @@ def time_ns() -> int:
     return _real_time_ns() if now is None else int(EPOCH_BASE) * 10**9 + round(now * 1e9)
 
 
+# -- OS-level locks ---------------------------------------------------------------------
+# A file lock another process (or another controlled thread) holds would
+# block a controlled thread in C, holding the baton: nobody else could run
+# and release it.  In a window a blocking ``flock``/``lockf`` first tries
+# without blocking; if the lock is taken, the entity passes the baton on and
+# waits for real *outside* the schedule (``Controller.block_external``, as
+# process proxies do for their OS-lock waits), then rejoins it.  When the
+# wait ends depends on the operating system, so such a run is not fully
+# deterministic; deadlock detection counts the waiter as able to move.
+try:
+    import fcntl as _fcntl
+except ImportError:  # not POSIX
+    _fcntl = None  # type: ignore[assignment]
+_real_flock = getattr(_fcntl, "flock", None)
+_real_lockf = getattr(_fcntl, "lockf", None)
+
+
+def _os_lock_wait(me: Entity, label: str, try_once: Callable[[], object],
+                  wait: Callable[[], object]) -> object:
+    ctl = me.ctl
+    assert ctl is not None
+    ctl.point(me, label)
+    try:
+        return try_once()
+    except (BlockingIOError, PermissionError):
+        pass
+    ctl.block_external(me, label)
+    try:
+        return wait()
+    finally:
+        ctl.external_ready(me)
+
+
+def flock(fd: Any, operation: int) -> None:
+    """``fcntl.flock``: in a controlled entity, a held lock is waited for
+    outside the schedule, so its holder can run and release it."""
+    w = _window
+    me = w.current() if w is not None else None
+    assert _real_flock is not None
+    if me is None or operation & _fcntl.LOCK_NB or operation & _fcntl.LOCK_UN:
+        return _real_flock(fd, operation)  # type: ignore[no-any-return]
+    _os_lock_wait(me, f"flock@{_where(_site())}",
+                  lambda: _real_flock(fd, operation | _fcntl.LOCK_NB),
+                  lambda: _real_flock(fd, operation))
+    return None
+
+
+def lockf(fd: Any, cmd: int, len: int = 0, start: int = 0, whence: int = 0) -> Any:
+    """``fcntl.lockf`` (see :func:`flock`)."""
+    w = _window
+    me = w.current() if w is not None else None
+    assert _real_lockf is not None
+    if me is None or cmd & _fcntl.LOCK_NB or cmd == _fcntl.LOCK_UN:
+        return _real_lockf(fd, cmd, len, start, whence)
+    return _os_lock_wait(me, f"lockf@{_where(_site())}",
+                         lambda: _real_lockf(fd, cmd | _fcntl.LOCK_NB, len, start, whence),
+                         lambda: _real_lockf(fd, cmd, len, start, whence))
+
+
 # -- threads started by a controlled entity ---------------------------------------------------
 _real_thread_start = threading.Thread.start
 
@@ -887,6 +955,9 @@ for _k, _v in _REPLACE_THREADING.items():
 for _k, _v in _REPLACE_TIME.items():
     _BY_REAL[id(getattr(time, _k))] = _v
 _BY_REAL[id(_real_allocate_lock)] = Lock
+if _real_flock is not None and _real_lockf is not None:
+    _BY_REAL[id(_real_flock)] = flock
+    _BY_REAL[id(_real_lockf)] = lockf
 
 _STDLIB_DIRS = tuple({os.path.dirname(os.__file__) + os.sep,
                       os.path.dirname(threading.__file__ or "") + os.sep})
@@ -944,7 +1015,8 @@ def patched(controller: Controller,
     """Replace ``threading``'s blocking primitives, ``time.sleep`` and the
     clocks with cooperative ones for the duration of a controlled run.
 
-    Replaced: ``threading.Lock``, ``RLock``, ``_allocate_lock``,
+    Replaced: ``fcntl.flock`` and ``fcntl.lockf`` (a held file lock is
+    waited for outside the schedule); ``threading.Lock``, ``RLock``, ``_allocate_lock``,
     ``Condition``, ``Semaphore``, ``BoundedSemaphore``, ``Event``,
     ``Barrier``, ``_time``; ``_thread.allocate_lock`` (jostle's own plumbing
     took raw locks at import, so it is not caught); ``time.sleep``,
@@ -996,13 +1068,13 @@ def patched(controller: Controller,
         for mod, attr, replacement in _user_aliases():
             put(mod, attr, replacement)
         put(threading.Thread, "start", _thread_start)
-        controller.describe_owner = window.owner_of
-        _windows[controller] = window
+        if _fcntl is not None:
+            put(_fcntl, "flock", flock)
+            put(_fcntl, "lockf", lockf)
         _window = window
         yield window
     finally:
         _window = None
-        _windows.pop(controller, None)
         for obj, attr, value in reversed(undo):
             setattr(obj, attr, value)
 
@@ -1044,7 +1116,7 @@ def describe_wait_for(controller: Controller) -> str:
     controller's ``on_deadlock`` hook): once entities unwind they release
     what they held.
     """
-    window = _windows.get(controller)
+    window = _window if _window is not None and _window.controller is controller else None
     blocked = [e for e in controller.entities if e.state is EntityState.BLOCKED]
     waits = {e: _waits_for(e.blocked_on) for e in blocked}
 

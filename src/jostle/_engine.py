@@ -29,30 +29,37 @@ import _thread
 import asyncio
 import atexit
 import concurrent.futures
-import inspect
 import threading
 import time
-import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from ._control import Aborted, Decision
-from ._errors import SpecError, SpecTypeError
+from ._calls import (
+    append_call,
+    build,
+    call_on_loop,
+    call_sync,
+    default_teardown,
+    maybe_await,
+    on_loop,
+    raised,
+)
+from ._controlled_loop import ControlledEventLoop
+from ._controlled_run import ControlledExecution
+from ._driver import Driver, DriverLost, Session
+from ._errors import SpecError
+from ._execution import Execution, StuckWorker
 from ._handles import handle_for
 from ._history import (
-    History,
     OpRecord,
     Outcome,
     Phase,
     Raised,
     Recorder,
-    Returned,
     Unknown,
     WorkerKind,
     now,
-    outcome_of,
 )
 from ._loop import LoopThread
 from ._processes import ProcessJob, ProcessPool, ProcessWorker
@@ -61,84 +68,16 @@ from ._scheduler import ControlledScheduler, Point, Scheduler, StressScheduler, 
 from ._spec import Operation, Spec
 from ._stacks import blocked_at, task_stack, thread_stack
 from ._threads import PoolThread, ThreadPool, in_worker
+from ._tracing import DEFAULT_MODEL, Model
 
 # Captured at import: controlled runs patch _thread.allocate_lock.
 _allocate_lock = _thread.allocate_lock
 
-__all__ = ["Engine", "Execution", "StuckWorker", "execute", "get_engine"]
+__all__ = ["Engine", "execute", "get_engine", "resolve_ops"]
 
 DEFAULT_TIMEOUT = 2.0
 # concurrent.futures.TimeoutError is the builtin only from 3.11 on.
 _TIMEOUTS = (TimeoutError, concurrent.futures.TimeoutError)
-
-
-@dataclass(frozen=True, slots=True)
-class StuckWorker:
-    """A worker that did not finish before the watchdog fired.
-
-    Attributes:
-        worker: worker id (0 = the sequential part).
-        kind: its kind.
-        op: the operation it was running (``name(args)``), if any.
-        stack: where it was, formatted.
-        where: the innermost frame of user code ``(file, line)``, if known.
-    """
-
-    worker: int
-    kind: WorkerKind
-    op: str | None
-    stack: str
-    where: tuple[str, int] | None
-
-
-@dataclass(frozen=True, slots=True)
-class Execution:
-    """Everything one run of a scenario produced, for the checker.
-
-    Attributes:
-        scenario: what was run.
-        history: every operation's invoke and response.
-        scheduler: the scheduler's one-line description.
-        timeout: the watchdog's deadline in seconds.
-        stuck: workers still running at the deadline (a hang).
-        crashed: ids of process workers that died during the run.
-        errors: ``(stage, Raised)`` for exceptions outside the operations:
-            stage is ``invariant`` or ``teardown``.
-        resource_name: the resource's type name.
-        decisions: the controlled run's decision log (empty under stress).
-        entities: names of the controlled run's entities, by id.
-        deadlock: the wait-for cycle, when a controlled run deadlocked.
-        hang_reason: why the run counts as hung, when jostle knows more
-            than "still running" (livelock, uncontrolled blocking).
-        warnings: things worth knowing that are not failures (lock-order
-            inversions seen in a run that did not deadlock).
-    """
-
-    scenario: Scenario
-    history: History
-    scheduler: str
-    timeout: float
-    stuck: tuple[StuckWorker, ...] = ()
-    crashed: tuple[int, ...] = ()
-    errors: tuple[tuple[str, Raised], ...] = ()
-    resource_name: str = ""
-    decisions: tuple[Decision, ...] = ()
-    entities: tuple[str, ...] = ()
-    deadlock: str | None = None
-    hang_reason: str | None = None
-    warnings: tuple[str, ...] = ()
-
-    @property
-    def preemptions(self) -> int | None:
-        """Switches away from a runnable worker (controlled runs), else ``None``."""
-        if not self.decisions:
-            return None
-        return sum(1 for d in self.decisions if d.kind == "switch")
-
-    @property
-    def hung(self) -> bool:
-        """Whether the watchdog fired."""
-        return bool(self.stuck)
 
 
 class _Gate:
@@ -181,80 +120,6 @@ class _Gate:
             self._open.release()
 
 
-def _raised(exc: BaseException) -> Raised:
-    return Raised(exc, "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
-
-
-def _not_awaited(op: Operation, value: object) -> Raised:
-    close = getattr(value, "close", None)
-    if callable(close):
-        close()  # no "coroutine was never awaited" warning on top
-    return _raised(SpecTypeError(
-        f"operation {op.name!r} returned an awaitable ({type(value).__name__}) but is not an "
-        f"async def, so jostle ran it on a thread and never awaited it; define it with "
-        f"`async def {op.name}(resource, ...)` so it runs as a task"
-    ))
-
-
-def _on_loop(op: Operation) -> bool:
-    return op.is_async or op.kinds == frozenset({"task"})
-
-
-async def _call_on_loop(op: Operation, resource: object, args: tuple[Any, ...]) -> Outcome:
-    try:
-        value = op.fn(resource, *args)
-        if op.is_async or inspect.isawaitable(value):
-            value = await value
-        return outcome_of(value)
-    except asyncio.CancelledError:
-        return Unknown("cancelled")
-    except Aborted:
-        raise  # the controller gave up on this worker: unwind, do not record
-    except BaseException as exc:  # every exception is a result to judge
-        return _raised(exc)
-
-
-def _append_call(box: list[Outcome], op: Operation, resource: object,
-                 args: tuple[Any, ...]) -> None:
-    box.append(_call_sync(op, resource, args))
-
-
-def _call_sync(op: Operation, resource: object, args: tuple[Any, ...]) -> Outcome:
-    try:
-        value = op.fn(resource, *args)
-    except Aborted:
-        raise  # the controller gave up on this worker: unwind, do not record
-    except BaseException as exc:  # every exception is a result to judge
-        return _raised(exc)
-    if inspect.isawaitable(value):
-        return _not_awaited(op, value)
-    return outcome_of(value)
-
-
-async def _build(factory: Callable[[], Any]) -> object:
-    value = factory()
-    if inspect.isawaitable(value):
-        value = await value
-    return value
-
-
-async def _maybe_await(fn: Callable[..., Any], *args: Any) -> object:
-    value = fn(*args)
-    if inspect.isawaitable(value):
-        value = await value
-    return value
-
-
-def _default_teardown(resource: object) -> object:
-    aclose = getattr(resource, "aclose", None)
-    if callable(aclose):
-        return aclose()
-    close = getattr(resource, "close", None)
-    if callable(close):
-        return close()
-    return None
-
-
 _running = threading.local()
 
 
@@ -273,7 +138,7 @@ class Engine:
         self.threads = ThreadPool()
         self._start_method = start_method
         self._loop: LoopThread | None = None
-        self._cloop: LoopThread | None = None
+        self._driver: Driver | None = None
         self._procs: ProcessPool | None = None
         self._lock = _allocate_lock()
         self.executions = 0
@@ -286,13 +151,22 @@ class Engine:
         return self._loop
 
     @property
-    def cloop(self) -> LoopThread:
-        """The controlled event loop's thread, for controlled runs."""
-        if self._cloop is None or self._cloop.abandoned:
-            from ._controlled_loop import ControlledEventLoop
+    def driver(self) -> Driver:
+        """The controlled-run machinery (driver thread, pinned thread pool)."""
+        if self._driver is None:
+            self._driver = Driver()
+        return self._driver
 
-            self._cloop = LoopThread(ControlledEventLoop)
-        return self._cloop
+    @property
+    def driver_loop(self) -> ControlledEventLoop:
+        """The controlled event loop of the current driver thread."""
+        return self.driver.loop
+
+    def controlled_session(self, *, model: Model = DEFAULT_MODEL) -> Session:
+        """A session of controlled executions, to open on the calling thread
+        (see ``_driver``): ``with engine.controlled_session() as s:
+        s.call(lambda: engine.execute(...))``."""
+        return Session(self.driver, model=model)
 
     @property
     def processes(self) -> ProcessPool:
@@ -304,10 +178,12 @@ class Engine:
     def close(self) -> None:
         """Stop every worker this engine started."""
         self.threads.close()
-        for lt in (self._loop, self._cloop):
-            if lt is not None:
-                lt.close()
-        self._loop = self._cloop = None
+        if self._loop is not None:
+            self._loop.close()
+        self._loop = None
+        if self._driver is not None:
+            self._driver.close()
+            self._driver = None
         if self._procs is not None:
             self._procs.close()
             self._procs = None
@@ -330,6 +206,10 @@ class Engine:
             SpecTypeError: an operation or the resource cannot be sent to a
                 process worker.
         """
+        sched = scheduler or StressScheduler()
+        limit = self.timeout if timeout is None else timeout
+        if isinstance(sched, ControlledScheduler) and self.driver.on_driver():
+            return self._controlled(spec, scenario, sched, limit)  # inside a session's call
         if getattr(_running, "active", False) or in_worker():
             raise SpecError(
                 "a jostle execution was started from inside another one (an operation, "
@@ -338,12 +218,62 @@ class Engine:
             )
         _running.active = True
         try:
+            if isinstance(sched, ControlledScheduler):
+                with self.controlled_session(model=sched.model) as session:
+                    try:
+                        return session.call(
+                            partial(self._controlled, spec, scenario, sched, limit))
+                    except DriverLost as lost:
+                        return lost.execution  # type: ignore[no-any-return]
             with self._lock:
                 self.executions += 1
-                return _Run(self, spec, scenario, scheduler or StressScheduler(),
-                            self.timeout if timeout is None else timeout).run()
+            return _Run(self, spec, scenario, sched, limit).run()
         finally:
             _running.active = False
+
+    def _controlled(self, spec: Spec, scenario: Scenario, sched: ControlledScheduler,
+                    timeout: float) -> Execution:
+        """One controlled execution, on the driver thread of the open session."""
+        session = self.driver.session
+        if session is None:
+            raise SpecError("internal: a controlled execution needs an open session")
+        if session.model != sched.model:
+            raise SpecError(
+                f"this controlled session traces the {session.model!r} preemption model, but "
+                f"the scheduler asks for {sched.model!r}; open a session per model")
+        ops = resolve_ops(spec, scenario)
+        with self._lock:
+            self.executions += 1
+        return ControlledExecution(self, session, spec, scenario, ops, sched, timeout).run()
+
+
+def resolve_ops(spec: Spec, scenario: Scenario) -> dict[int, tuple[Step, Operation]]:
+    """The scenario's steps, by index, with their operations.
+
+    Raises:
+        SpecError: a step names an operation the spec does not define, or
+            puts one on a worker kind it cannot run on.
+    """
+    out = {}
+    for index, worker, phase, step in scenario.indexed():
+        try:
+            op = spec.op(step.op)
+        except SpecError:
+            raise SpecError(
+                f"the scenario's step {index} calls {step.op!r}, which spec "
+                f"{spec.name!r} does not define; operations: "
+                f"{', '.join(o.name for o in spec.operations)}"
+            ) from None
+        if phase == "parallel":
+            kind = scenario.workers[worker - 1].kind
+            if kind not in op.kinds:
+                raise SpecError(
+                    f"the scenario puts operation {op.name!r} on a {kind} worker (worker "
+                    f"{worker}), but it can run on {sorted(op.kinds)} only"
+                    + ("; an async def runs as a task" if op.is_async else "")
+                )
+        out[index] = (step, op)
+    return out
 
 
 class _Run:
@@ -367,13 +297,11 @@ class _Run:
         # record for an operation already recorded as hung.
         self.dead: set[int] = set()
         self._rec_lock = _allocate_lock()
-        self.controlled = isinstance(scheduler, ControlledScheduler)
-        self.extra: dict[str, Any] = {}  # set by the controlled runner for the Execution
 
     @property
     def aloop(self) -> LoopThread:
         """The loop this run's async work goes to."""
-        return self.engine.cloop if self.controlled else self.engine.loop
+        return self.engine.loop
 
     def _start(self, w: int, entry: tuple[int, Step, Operation, WorkerKind, Phase, int]) -> None:
         with self._rec_lock:
@@ -387,36 +315,8 @@ class _Run:
             self.inflight.pop(w, None)
             self.rec.add(record)
 
-    # -- helpers -------------------------------------------------------
-    def _ops(self) -> dict[int, tuple[Step, Operation]]:
-        out = {}
-        for index, worker, phase, step in self.scenario.indexed():
-            try:
-                op = self.spec.op(step.op)
-            except SpecError:
-                raise SpecError(
-                    f"the scenario's step {index} calls {step.op!r}, which spec "
-                    f"{self.spec.name!r} does not define; operations: "
-                    f"{', '.join(o.name for o in self.spec.operations)}"
-                ) from None
-            if phase == "parallel":
-                kind = self.scenario.workers[worker - 1].kind
-                if kind not in op.kinds:
-                    raise SpecError(
-                        f"the scenario puts operation {op.name!r} on a {kind} worker (worker "
-                        f"{worker}), but it can run on {sorted(op.kinds)} only"
-                        + ("; an async def runs as a task" if op.is_async else "")
-                    )
-            out[index] = (step, op)
-        return out
-
     def run(self) -> Execution:
-        ops = self._ops()
-        if self.controlled:
-            from ._controlled_run import run_controlled_execution
-
-            resource = run_controlled_execution(self, ops)
-            return self._execution(resource)
+        ops = resolve_ops(self.spec, self.scenario)
         resource = self._build_resource()
         try:
             ok = self._sequential("prefix", ops, resource)
@@ -445,13 +345,12 @@ class _Run:
             crashed=tuple(self.crashed),
             errors=tuple(self.errors),
             resource_name=type(resource).__name__,
-            **self.extra,
         )
 
     def _build_resource(self) -> object:
         loop = self.aloop
         try:
-            resource = loop.call(_build(self.spec.factory), self.timeout)
+            resource = loop.call(build(self.spec.factory), self.timeout)
         except TimeoutError:
             raise SpecError(
                 f"the resource factory {self.spec.name} did not return within "
@@ -479,13 +378,11 @@ class _Run:
             if ph != phase:
                 continue
             step, op = ops[index]
-            kind: WorkerKind = "task" if _on_loop(op) else "thread"
+            kind: WorkerKind = "task" if on_loop(op) else "thread"
             invoke = now()
             self._start(0, (index, step, op, kind, phase, invoke))
             outcome: Outcome | None
-            if kind == "task" and self.controlled:
-                outcome = self._seq_controlled(op, resource, step.args)
-            elif kind == "task":
+            if kind == "task":
                 fut = loop.submit(self._seq_task(op, resource, step.args))
                 try:
                     outcome = fut.result(self.timeout)
@@ -495,7 +392,7 @@ class _Run:
             else:
                 box: list[Outcome] = []
                 (pt,) = self.engine.threads.acquire(1)
-                pt.submit(partial(_append_call, box, op, resource, step.args))
+                pt.submit(partial(append_call, box, op, resource, step.args))
                 if pt.wait(self.timeout):
                     outcome = box[0]
                     self.engine.threads.release([pt])
@@ -508,37 +405,11 @@ class _Run:
                                      outcome))
         return True
 
-    def _seq_controlled(self, op: Operation, resource: object,
-                        args: tuple[Any, ...]) -> Outcome | None:
-        """A sequential async step on the controlled loop, in virtual time:
-        an await that can never complete is reported at once, not after the
-        wall-clock timeout."""
-        from ._controlled_loop import ControlledEventLoop, run_controlled
-
-        lt = self.aloop
-        assert isinstance(lt.loop, ControlledEventLoop)
-        fut = lt.run_job(partial(run_controlled, [partial(self._seq_task, op, resource, args)],
-                                 loop=lt.loop))
-        try:
-            run = fut.result(self.timeout)
-        except _TIMEOUTS:
-            self._stuck_task(0, fut)
-            return None
-        if run.stuck is not None:
-            op_text = self._pending(0, "hung")
-            for t in run.stuck.tasks:
-                self.stuck.append(StuckWorker(0, "task", op_text, t.stack, t.where))
-            self.extra["hang_reason"] = str(run.stuck).splitlines()[0]
-            return None
-        outcome = run.results[0]
-        assert isinstance(outcome, (Returned, Raised, Unknown))
-        return outcome
-
     async def _seq_task(self, op: Operation, resource: object, args: tuple[Any, ...]) -> Outcome:
         me = asyncio.current_task()
         if me is not None:
             self.tasks[0] = me
-        return await _call_on_loop(op, resource, args)
+        return await call_on_loop(op, resource, args)
 
     # -- the parallel part ---------------------------------------------
     def _parallel(self, ops: dict[int, tuple[Step, Operation]], resource: object) -> bool:
@@ -619,7 +490,7 @@ class _Run:
             sched.thread_point(w, Point.INVOKE)
             invoke = now()
             self._start(w, (index, step, op, "thread", "parallel", invoke))
-            outcome = _call_sync(op, resource, step.args)
+            outcome = call_sync(op, resource, step.args)
             self._finish(w, OpRecord(index, w, "thread", "parallel", op.name, step.args,
                                      invoke, now(), outcome))
             sched.thread_point(w, Point.RETURN)
@@ -640,7 +511,7 @@ class _Run:
             await sched.task_point(w, Point.INVOKE)
             invoke = now()
             self._start(w, (index, step, op, "task", "parallel", invoke))
-            outcome = await _call_on_loop(op, resource, step.args)
+            outcome = await call_on_loop(op, resource, step.args)
             self._finish(w, OpRecord(index, w, "task", "parallel", op.name, step.args,
                                      invoke, now(), outcome))
             if w in self.dead:
@@ -731,7 +602,7 @@ class _Run:
             checks.append(lambda res: check(res, history))
         for inv in checks:
             try:
-                loop.call(_maybe_await(inv, resource), self.timeout)
+                loop.call(maybe_await(inv, resource), self.timeout)
             except TimeoutError:
                 stack, where = thread_stack(loop.ident)
                 loop.abandoned = not loop.responsive(0.2)
@@ -739,15 +610,15 @@ class _Run:
                     0, "task", f"invariant {getattr(inv, '__name__', inv)}", stack, where))
                 return
             except BaseException as exc:  # reported by the checker
-                self.errors.append(("invariant", _raised(exc)))
+                self.errors.append(("invariant", raised(exc)))
 
     def _teardown(self, resource: object) -> None:
-        teardown = self.spec.teardown or _default_teardown
+        teardown = self.spec.teardown or default_teardown
         loop = self.aloop
         if loop.abandoned:
             return
         try:
-            loop.call(_maybe_await(teardown, resource), self.timeout)
+            loop.call(maybe_await(teardown, resource), self.timeout)
         except TimeoutError:
             if not self.stuck:
                 stack, where = thread_stack(loop.ident)
@@ -755,7 +626,7 @@ class _Run:
             loop.abandoned = not loop.responsive(0.2)
         except BaseException as exc:
             if not self.stuck:  # after a hang, a failing teardown is expected noise
-                self.errors.append(("teardown", _raised(exc)))
+                self.errors.append(("teardown", raised(exc)))
 
 
 _engine: Engine | None = None

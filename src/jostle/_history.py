@@ -14,7 +14,7 @@ may not have taken effect, and the linearizability checker treats it so
 
 from __future__ import annotations
 
-import threading
+import _thread
 import time
 from dataclasses import dataclass, field
 from typing import Literal
@@ -136,10 +136,16 @@ class History:
 
 @dataclass
 class Recorder:
-    """Thread-safe accumulator of records, filled by workers of every kind."""
+    """Thread-safe accumulator of records, filled by workers of every kind.
+
+    Its lock is a raw ``_thread`` lock taken at import: a controlled run
+    creates its recorder inside the patching window, where
+    ``threading.Lock`` is a cooperative lock whose every use would be a
+    scheduling point.
+    """
 
     _records: list[OpRecord] = field(default_factory=list)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _lock: _thread.LockType = field(default_factory=_thread.allocate_lock)
 
     def add(self, rec: OpRecord) -> None:
         with self._lock:

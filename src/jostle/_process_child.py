@@ -58,6 +58,9 @@ class ProcessJob:
         line_points: with ``pause_at_points``, also pause before every line
             of the code under test (processes run truly in parallel, so any
             line boundary is a place another process can get in between).
+        cpu: pin the worker to this CPU for the job (controlled runs pin
+            every party to one CPU, so each handoff is a direct switch), or
+            ``None`` to run on the CPUs it started with.
     """
 
     job_id: int
@@ -68,6 +71,7 @@ class ProcessJob:
     pause_at_points: bool = False
     wait_for_go: bool = True
     line_points: bool = False
+    cpu: int | None = None
 
 
 class RemoteException(Exception):
@@ -142,6 +146,19 @@ class _Child:
         self.index = -1
         self.thread = threading.get_ident()
         self.user_files: dict[str, bool] = {}
+        self.cpus: set[int] | None = (os.sched_getaffinity(0)
+                                      if hasattr(os, "sched_getaffinity") else None)
+        self.pinned: int | None = None
+
+    def pin(self, cpu: int | None) -> None:
+        """Run on ``cpu`` only, or (``None``) on the CPUs the worker started with."""
+        if cpu == self.pinned or self.cpus is None:
+            return
+        try:
+            os.sched_setaffinity(0, {cpu} if cpu is not None else self.cpus)
+        except OSError:
+            return
+        self.pinned = cpu
 
     def send(self, msg: Event) -> None:
         self.send_bytes(pickle.dumps(msg, _PROTOCOL))
@@ -181,6 +198,7 @@ class _Child:
         except BaseException as exc:
             self.send_error(job_id, "attach", exc)
             return
+        self.pin(job.cpu)
         self.send(("ready", job_id))
         if not job.wait_for_go or self.recv("go", "cancel")[0] == "go":
             if job.pause_at_points:

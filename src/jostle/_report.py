@@ -14,7 +14,7 @@ The message is built to be acted on without reading jostle's code:
 from __future__ import annotations
 
 from ._checker import Verdict
-from ._engine import Execution
+from ._execution import Execution
 from ._history import History
 
 __all__ = ["format_decisions", "format_failure", "format_timeline"]
@@ -103,7 +103,7 @@ def format_failure(verdict: Verdict, *, spec_name: str, attempt: str = "",
     for i, f in enumerate(verdict.findings, start=1):
         if f.detail:
             parts += ["", f"--- {i}. {f.kind} ---", f.detail]
-    if ex.decisions:
+    if ex.controlled:
         parts += ["", f"Interleaving ({ex.preemptions} preemption(s)):", format_decisions(ex)]
     for warning in ex.warnings:
         parts += ["", f"warning: {warning}"]

@@ -32,8 +32,9 @@ every report:
 Excluded everywhere: jostle's own code (the cooperative primitives, the
 controller, and whatever runs inside a controller call, such as a strategy
 defined in a test file: :attr:`Entity.busy`), ``threading`` and ``queue``
-internals (their blocking is cooperative already), the import system, and
-the test frameworks.
+internals (their blocking is cooperative already), ``asyncio``'s own
+machinery (it touches loop-private state only; the user's coroutines are
+traced), the import system, and the test frameworks.
 
 Mechanism.  On 3.12+ ``sys.monitoring`` with a free tool id (never 1,
 coverage's, nor 3, Hypothesis's explain phase; a clear error if none is
@@ -71,6 +72,7 @@ only; warm the scenario up once before comparing decision logs.
 from __future__ import annotations
 
 import _thread
+import asyncio
 import dis
 import os
 import queue
@@ -108,6 +110,10 @@ _THREADING_FILES = frozenset({
     threading.Condition.wait.__code__.co_filename,
     queue.Queue.get.__code__.co_filename,
 })
+# asyncio's own machinery (the loop, tasks, futures, its locks and queues)
+# touches only loop-private state between the user's awaits; its switch
+# points would multiply the schedule space without exposing a user race.
+_ASYNCIO_DIR = os.path.dirname(os.path.abspath(asyncio.__file__)) + os.sep
 _FRAMEWORK_PARTS = tuple(f"{os.sep}{name}{os.sep}" for name in (
     "hypothesis", "_pytest", "pluggy", "coverage", "xdist", "execnet"))
 
@@ -136,7 +142,8 @@ _kind_tables: dict[Callable[[str], bool], dict[str, int]] = {}
 
 
 def _classify(filename: str, user_code: Callable[[str], bool], table: dict[str, int]) -> int:
-    if (filename.startswith((_JOSTLE_DIR, "<frozen importlib")) or filename in _THREADING_FILES
+    if (filename.startswith((_JOSTLE_DIR, _ASYNCIO_DIR, "<frozen importlib"))
+            or filename in _THREADING_FILES
             or any(part in filename for part in _FRAMEWORK_PARTS)):
         kind = _EXCLUDED
     elif user_code(filename):
@@ -313,6 +320,7 @@ class Tracer:
         self.model = model
         self.user_code = user_code or is_user_file
         self._tool: int | None = None
+        self._started = False
         # Code objects given local events this run, in the order first seen.
         self._armed: dict[CodeType, None] = {}
         self._saved: dict[int, tuple[Any, Any]] = {}
@@ -336,12 +344,18 @@ class Tracer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    @property
+    def started(self) -> bool:
+        """Whether :meth:`start` was called (and :meth:`stop` not since)."""
+        return self._started
+
     def start(self) -> None:
         """Start reporting points (claims a monitoring tool id on 3.12+).
 
         Raises:
             SpecError: no ``sys.monitoring`` tool id is free.
         """
+        self._started = True
         if not MONITORING or self._tool is not None:
             return
         tool = _claim_tool_id()
@@ -352,6 +366,7 @@ class Tracer:
 
     def stop(self) -> None:
         """Stop reporting points, clear the local events, free the tool id."""
+        self._started = False
         tool, self._tool = self._tool, None
         if tool is None:
             return
@@ -395,7 +410,6 @@ class Tracer:
         kinds_get = kinds.get
         user_code = self.user_code
         entity = self._entity
-        point = self.window.controller.point
         armed = self._armed
         opcode = self.model == "opcode"
         other_events = ev.CALL | ev.JUMP
@@ -412,7 +426,7 @@ class Tracer:
                 set_local(tool, code, user_events if kind == _USER else other_events)
             me = entity()
             if me is not None and not me.busy and not me.aborted:
-                point(me, _start_label(code))
+                me.ctl.point(me, _start_label(code))  # type: ignore[union-attr]
             return None
 
         def on_jump(code: CodeType, offset: int, dest: int) -> Any:
@@ -420,19 +434,19 @@ class Tracer:
                 return disable
             me = entity()
             if me is not None and not me.busy and not me.aborted:
-                point(me, _offset_label(code, offset))
+                me.ctl.point(me, _offset_label(code, offset))  # type: ignore[union-attr]
             return None
 
         def on_c_return(code: CodeType, offset: int, fn: object, arg0: object) -> Any:
             me = entity()
             if me is not None and not me.busy and not me.aborted and not _no_breaker(fn):
-                point(me, _offset_label(code, offset))
+                me.ctl.point(me, _offset_label(code, offset))  # type: ignore[union-attr]
             return None
 
         def on_instruction(code: CodeType, offset: int) -> Any:
             me = entity()
             if me is not None and not me.busy and not me.aborted:
-                point(me, _offset_label(code, offset))
+                me.ctl.point(me, _offset_label(code, offset))  # type: ignore[union-attr]
             return None
 
         return {ev.PY_START: on_start, ev.PY_RESUME: on_start, ev.JUMP: on_jump,
@@ -445,8 +459,10 @@ class Tracer:
         kinds_get = kinds.get
         user_code = self.user_code
         entity = self._entity
-        point = self.window.controller.point
         opcode = self.model == "opcode"
+
+        def point(me: Entity, label: str) -> None:
+            me.ctl.point(me, label)  # type: ignore[union-attr]
 
         def live() -> Entity | None:
             me = entity()

@@ -1,0 +1,108 @@
+"""How jostle calls the user's code and turns what happens into an outcome.
+
+Shared by the stress engine and the controlled one: an operation either
+returns (``Returned``, or ``Unknown`` for ``jostle.UNKNOWN``), raises
+(``Raised``, with its formatted traceback: every exception is a result to
+judge, never an error of jostle's), or, for a task, is cancelled
+(``Unknown("cancelled")``).  ``Aborted`` is the controller unwinding a worker
+and is never recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from ._control import Aborted
+from ._errors import SpecTypeError
+from ._history import Outcome, Raised, Unknown, outcome_of
+from ._spec import Operation
+
+__all__ = [
+    "append_call",
+    "build",
+    "call_on_loop",
+    "call_sync",
+    "default_teardown",
+    "maybe_await",
+    "not_awaited",
+    "on_loop",
+    "raised",
+]
+
+
+def raised(exc: BaseException) -> Raised:
+    return Raised(exc, "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+
+
+def not_awaited(op: Operation, value: object) -> Raised:
+    close = getattr(value, "close", None)
+    if callable(close):
+        close()  # no "coroutine was never awaited" warning on top
+    return raised(SpecTypeError(
+        f"operation {op.name!r} returned an awaitable ({type(value).__name__}) but is not an "
+        f"async def, so jostle ran it on a thread and never awaited it; define it with "
+        f"`async def {op.name}(resource, ...)` so it runs as a task"
+    ))
+
+
+def on_loop(op: Operation) -> bool:
+    return op.is_async or op.kinds == frozenset({"task"})
+
+
+async def call_on_loop(op: Operation, resource: object, args: tuple[Any, ...]) -> Outcome:
+    try:
+        value = op.fn(resource, *args)
+        if op.is_async or inspect.isawaitable(value):
+            value = await value
+        return outcome_of(value)
+    except asyncio.CancelledError:
+        return Unknown("cancelled")
+    except Aborted:
+        raise  # the controller gave up on this worker: unwind, do not record
+    except BaseException as exc:  # every exception is a result to judge
+        return raised(exc)
+
+
+def append_call(box: list[Outcome], op: Operation, resource: object,
+                 args: tuple[Any, ...]) -> None:
+    box.append(call_sync(op, resource, args))
+
+
+def call_sync(op: Operation, resource: object, args: tuple[Any, ...]) -> Outcome:
+    try:
+        value = op.fn(resource, *args)
+    except Aborted:
+        raise  # the controller gave up on this worker: unwind, do not record
+    except BaseException as exc:  # every exception is a result to judge
+        return raised(exc)
+    if inspect.isawaitable(value):
+        return not_awaited(op, value)
+    return outcome_of(value)
+
+
+async def build(factory: Callable[[], Any]) -> object:
+    value = factory()
+    if inspect.isawaitable(value):
+        value = await value
+    return value
+
+
+async def maybe_await(fn: Callable[..., Any], *args: Any) -> object:
+    value = fn(*args)
+    if inspect.isawaitable(value):
+        value = await value
+    return value
+
+
+def default_teardown(resource: object) -> object:
+    aclose = getattr(resource, "aclose", None)
+    if callable(aclose):
+        return aclose()
+    close = getattr(resource, "close", None)
+    if callable(close):
+        return close()
+    return None

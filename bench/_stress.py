@@ -126,7 +126,7 @@ def _shrunk(failure: ConcurrencyFailure) -> Shrunk | None:
         return None
     ex = verdict.execution
     workers, ops = ex.scenario.size
-    if not ex.decisions:  # stress: no preemption count
+    if not ex.controlled:  # stress: no preemption count
         return Shrunk(workers=workers, ops=ops, preemptions=None)
     # Controlled: switches plus injected cancellations / kills, which is
     # what the case format's MINIMAL["preemptions"] counts.

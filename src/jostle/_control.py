@@ -194,6 +194,10 @@ class Controller:
         self.strategy = strategy
         self.max_steps = max_steps
         self.entities: list[Entity] = []
+        # How many entities are runnable and blocked (every state change goes
+        # through _set): the no-choice path of point() and wake() is O(1).
+        self._n_runnable = 0
+        self._n_blocked = 0
         self.log: list[Decision] = []
         #: Decisions so far: points, blocks, finishes and picks where the
         #: strategy had two or more options.
@@ -224,9 +228,22 @@ class Controller:
     def add(self, name: str, *, state: EntityState = EntityState.RUNNABLE) -> Entity:
         """Register a new entity; it starts parked (runnable unless ``state``
         says otherwise: a placeholder that keeps ids aligned is ``DONE``)."""
-        e = Entity(len(self.entities), name, state=state, ctl=self)
+        e = Entity(len(self.entities), name, state=EntityState.DONE, ctl=self)
         self.entities.append(e)
+        self._set(e, state)
         return e
+
+    def _set(self, e: Entity, state: EntityState) -> None:
+        old = e.state
+        if old is EntityState.RUNNABLE:
+            self._n_runnable -= 1
+        elif old is EntityState.BLOCKED:
+            self._n_blocked -= 1
+        if state is EntityState.RUNNABLE:
+            self._n_runnable += 1
+        elif state is EntityState.BLOCKED:
+            self._n_blocked += 1
+        e.state = state
 
     def start(self) -> None:
         """Give the baton to the strategy's first choice, from a thread that
@@ -264,8 +281,12 @@ class Controller:
         if me.aborted:
             raise Aborted(me.name)
 
-    def point(self, me: Entity, label: str = "", *, preemptible: bool = True) -> None:
+    def point(self, me: Entity, label: str | Callable[[], str] = "", *,
+              preemptible: bool = True) -> None:
         """A scheduling point in ``me``: the strategy may switch to another.
+
+        ``label`` (where the point is) may be a zero-argument callable: it is
+        called only if the point is logged.
 
         Raises:
             Aborted: the run was aborted (step limit, deadlock, watchdog).
@@ -277,23 +298,24 @@ class Controller:
             self.livelock = True
             self._abort_all()
             raise Aborted(me.name)
-        if not preemptible:
-            return
-        runnable = [e for e in self.entities if e.state is EntityState.RUNNABLE]
-        if len(runnable) < 2:
+        if not preemptible or self._n_runnable < 2:
             return  # no choice: not a decision
+        runnable = [e for e in self.entities if e.state is EntityState.RUNNABLE]
         was, me.busy = me.busy, True
         try:
             self.step += 1
             nxt = self.strategy.next(self.step, me, runnable, preemptible=True)
             if nxt is not me:
-                self.log.append(Decision(self.step, "switch", me.id, nxt.id, label))
+                self.log.append(Decision(self.step, "switch", me.id, nxt.id,
+                                         label if isinstance(label, str) else label()))
                 self._handoff(me, nxt)
         finally:
             me.busy = was
 
-    def pick(self, me: Entity, options: int, what: str, label: str = "") -> int:
-        """A choice that is not a switch (e.g. which ready callback runs)."""
+    def pick(self, me: Entity, options: int, what: str,
+             label: str | Callable[[], str] = "") -> int:
+        """A choice that is not a switch (e.g. which ready callback runs);
+        ``label`` may be a callable, called only if the choice is logged."""
         self.points += 1
         if options < 2:
             return 0
@@ -302,7 +324,8 @@ class Controller:
             self.step += 1
             choice = self.strategy.pick(self.step, options, what)
             if choice:
-                self.log.append(Decision(self.step, "pick", me.id, choice, label or what))
+                text = label if isinstance(label, str) else label()
+                self.log.append(Decision(self.step, "pick", me.id, choice, text or what))
             return choice
         finally:
             me.busy = was
@@ -319,7 +342,7 @@ class Controller:
             raise Aborted(me.name)
         was, me.busy = me.busy, True
         try:
-            me.state = EntityState.BLOCKED
+            self._set(me, EntityState.BLOCKED)
             me.blocked_on = on
             me.deadline = None if timeout is None else self.now + max(timeout, 0.0)
             me.timed_out = False
@@ -340,9 +363,12 @@ class Controller:
         runnable, in id order; returns how many were woken.  The caller keeps
         the baton."""
         woken = 0
+        if not self._n_blocked:
+            return 0
         for e in self.entities:
             if e.state is EntityState.BLOCKED and e.blocked_on == on:
-                e.state, e.blocked_on, e.deadline = EntityState.RUNNABLE, None, None
+                self._set(e, EntityState.RUNNABLE)
+                e.blocked_on, e.deadline = None, None
                 woken += 1
                 if count is not None and woken >= count:
                     break
@@ -351,7 +377,7 @@ class Controller:
     def finish(self, me: Entity) -> None:
         """``me`` is done; pass the baton on (or end the run).  After an
         abort it only marks ``me`` done: nobody holds the baton any more."""
-        me.state = EntityState.DONE
+        self._set(me, EntityState.DONE)
         if me.aborted:
             return
         was, me.busy = me.busy, True
@@ -388,7 +414,8 @@ class Controller:
         with self._mutex:
             if me.aborted:
                 raise Aborted(me.name)
-            me.state, me.blocked_on, me.external = EntityState.BLOCKED, ("external", me.id), True
+            self._set(me, EntityState.BLOCKED)
+            me.blocked_on, me.external = ("external", me.id), True
             self.points += 1
             runnable = self._runnable()
             if runnable:
@@ -404,7 +431,8 @@ class Controller:
         with self._mutex:
             if me.aborted:
                 raise Aborted(me.name)
-            me.state, me.blocked_on, me.external = EntityState.RUNNABLE, None, False
+            self._set(me, EntityState.RUNNABLE)
+            me.blocked_on, me.external = None, False
             if self.holder is None:
                 self.holder = me
                 return
@@ -455,7 +483,8 @@ class Controller:
             first = min(timed, key=lambda e: (e.deadline, e.id))
             assert first.deadline is not None
             self.now = max(self.now, first.deadline)
-            first.state, first.blocked_on, first.deadline = EntityState.RUNNABLE, None, None
+            self._set(first, EntityState.RUNNABLE)
+            first.blocked_on, first.deadline = None, None
             first.timed_out = True
             self.log.append(Decision(self.step, "timeout", me.id, first.id, label, default=True))
             return first

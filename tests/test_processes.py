@@ -313,7 +313,7 @@ def test_user_sync_point_is_reported_with_its_label(pool):
         w.submit(job(NONE, (ops.add_one, 0), (ops.labelled_point, "here"), pause_at_points=True))
         labels = []
         while (ev := next_point(w))[0] == "point":
-            labels.append(ev[1:])
+            labels.append(ev[1:3])
             w.release()
         recs = w.collect(30)
     assert labels == [(0, START), (0, END), (1, START), (1, "here"), (1, END)]

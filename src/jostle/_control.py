@@ -61,9 +61,15 @@ __all__ = [
     "Entity",
     "EntityState",
     "Strategy",
+    "UNBOUNDED",
 ]
 
 _allocate_lock = _thread.allocate_lock
+
+#: A budget of points without end (see :meth:`Controller.budget`).
+UNBOUNDED = 2**31 - 1
+# Seconds abort() waits for the mutex before it goes on without it.
+_ABORT_WAIT = 1.0
 
 
 class Aborted(BaseException):
@@ -175,6 +181,18 @@ class Strategy:
         """Choose one of ``options`` alternatives (0 = the default one)."""
         return 0
 
+    def keeps_until(self, step: int) -> int:
+        """A promise made right after :meth:`next` kept the holder at
+        ``step``: at every step before the returned one, ``next`` would keep
+        it too, as long as the set of runnable entities does not change.
+
+        The controller then passes those points without asking (and a
+        process worker runs through them without a round trip).  The base
+        class promises nothing (``step + 1``); a subclass must keep its
+        promise exactly, or replays diverge.
+        """
+        return step + 1
+
 
 class Deadlock(Exception):
     """Internal: no entity can run and none waits with a timeout."""
@@ -198,6 +216,9 @@ class Controller:
         # through _set): the no-choice path of point() and wake() is O(1).
         self._n_runnable = 0
         self._n_blocked = 0
+        # The strategy's promise (Strategy.keeps_until) for the current holder
+        # and runnable set; any change of either voids it.
+        self._keep_until = 0
         self.log: list[Decision] = []
         #: Decisions so far: points, blocks, finishes and picks where the
         #: strategy had two or more options.
@@ -244,6 +265,7 @@ class Controller:
         elif state is EntityState.BLOCKED:
             self._n_blocked += 1
         e.state = state
+        self._keep_until = 0
 
     def start(self) -> None:
         """Give the baton to the strategy's first choice, from a thread that
@@ -300,17 +322,39 @@ class Controller:
             raise Aborted(me.name)
         if not preemptible or self._n_runnable < 2:
             return  # no choice: not a decision
+        step = self.step = self.step + 1
+        if step < self._keep_until:
+            return  # the strategy promised to keep the holder here
         runnable = [e for e in self.entities if e.state is EntityState.RUNNABLE]
         was, me.busy = me.busy, True
         try:
-            self.step += 1
-            nxt = self.strategy.next(self.step, me, runnable, preemptible=True)
-            if nxt is not me:
+            nxt = self.strategy.next(step, me, runnable, preemptible=True)
+            if nxt is me:
+                self._keep_until = self.strategy.keeps_until(step)
+            else:
+                self._keep_until = 0
                 self.log.append(Decision(self.step, "switch", me.id, nxt.id,
                                          label if isinstance(label, str) else label()))
                 self._handoff(me, nxt)
         finally:
             me.busy = was
+
+    def advance(self, me: Entity, points: int) -> None:
+        """``me`` (a process worker's proxy) passed ``points`` points without
+        asking, within the budget :meth:`budget` gave it: count them as if
+        each had been a point where the strategy kept it."""
+        if points > 0:
+            self.points += points
+            if self._n_runnable >= 2:
+                self.step += points
+
+    def budget(self, me: Entity) -> int:
+        """How many points the holder ``me`` may pass without asking: none
+        is a decision while it is the only runnable entity; otherwise as many
+        as the strategy promised to keep it for."""
+        if self._n_runnable < 2:
+            return UNBOUNDED
+        return max(self._keep_until - self.step - 1, 0)
 
     def pick(self, me: Entity, options: int, what: str,
              label: str | Callable[[], str] = "") -> int:
@@ -411,34 +455,42 @@ class Controller:
         the wait ends depends on the operating system.  Deadlock detection
         treats these entities as able to move by themselves.
         """
-        with self._mutex:
-            if me.aborted:
-                raise Aborted(me.name)
-            self._set(me, EntityState.BLOCKED)
-            me.blocked_on, me.external = ("external", me.id), True
-            self.points += 1
-            runnable = self._runnable()
-            if runnable:
-                nxt = self._choose_among(runnable, "block", me, label)
-                self.holder = nxt
-                nxt._park.release()
-            else:
-                self.holder = None
+        was, me.busy = me.busy, True  # the strategy's code is not the entity's
+        try:
+            with self._mutex:
+                if me.aborted:
+                    raise Aborted(me.name)
+                self._set(me, EntityState.BLOCKED)
+                me.blocked_on, me.external = ("external", me.id), True
+                self.points += 1
+                runnable = self._runnable()
+                if runnable:
+                    nxt = self._choose_among(runnable, "block", me, label)
+                    self.holder = nxt
+                    nxt._park.release()
+                else:
+                    self.holder = None
+        finally:
+            me.busy = was
 
     def external_ready(self, me: Entity) -> None:
         """``me``'s external wait ended: it is runnable again and continues
         once it holds the baton (at once if nobody holds it)."""
-        with self._mutex:
+        was, me.busy = me.busy, True
+        try:
+            with self._mutex:
+                if me.aborted:
+                    raise Aborted(me.name)
+                self._set(me, EntityState.RUNNABLE)
+                me.blocked_on, me.external = None, False
+                if self.holder is None:
+                    self.holder = me
+                    return
+            me._park.acquire()
             if me.aborted:
                 raise Aborted(me.name)
-            self._set(me, EntityState.RUNNABLE)
-            me.blocked_on, me.external = None, False
-            if self.holder is None:
-                self.holder = me
-                return
-        me._park.acquire()
-        if me.aborted:
-            raise Aborted(me.name)
+        finally:
+            me.busy = was
 
     def abort(self) -> None:
         """Abort the run from outside (the wall-clock watchdog's thread):
@@ -510,21 +562,32 @@ class Controller:
             if me.aborted:  # the watchdog aborted the run meanwhile
                 raise Aborted(me.name)
             self.holder = nxt
+            self._keep_until = 0
             nxt._park.release()
         me._park.acquire()
         if me.aborted:
             raise Aborted(me.name)
 
     def _abort_all(self) -> None:
-        with self._mutex:
+        # From the watchdog, the mutex may be held by a thread stuck for good
+        # (a bug that wedged it inside a controller call): then abort without
+        # it rather than wait for ever.
+        locked = self._mutex.acquire(True, _ABORT_WAIT)
+        try:
             for e in self.entities:
                 # Each parked entity is released exactly once: a second
                 # release would let two entities run at once.
                 if e.state is not EntityState.DONE and not e.aborted:
                     e.aborted = True
                     if e is not self.holder:
-                        e._park.release()
+                        try:
+                            e._park.release()
+                        except RuntimeError:  # not parked after all
+                            pass
             self._end_locked()
+        finally:
+            if locked:
+                self._mutex.release()
 
     def _end(self) -> None:
         with self._mutex:

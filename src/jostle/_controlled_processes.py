@@ -57,9 +57,14 @@ def run_proxy(controller: Controller, entity: Entity, worker: ProcessWorker,
     The job must have been submitted with ``pause_at_points=True``.  Call it
     on a thread of its own; it parks until the entity holds the baton.
     """
+    def budget() -> int:
+        # Killing is offered at every point inside an operation: none may be
+        # passed without asking then.
+        return 0 if allow_kill else controller.budget(entity)
+
     try:
         controller.enter(entity)
-        worker.go()
+        worker.go(budget())
         while True:
             event = worker.next_event(_GRACE)
             if event is None:
@@ -73,6 +78,7 @@ def run_proxy(controller: Controller, entity: Entity, worker: ProcessWorker,
                 controller.external_ready(entity)
             kind = event[0]
             if kind == "point":
+                controller.advance(entity, event[3] if len(event) > 3 else 0)
                 label = str(event[2])
                 where = {START: "start", END: "end"}.get(label, label)
                 controller.point(entity, f"{entity.name}: {where}")
@@ -83,8 +89,10 @@ def run_proxy(controller: Controller, entity: Entity, worker: ProcessWorker,
                     result.killed_at = where
                     worker.crash()
                 else:
-                    worker.release()
+                    worker.release(budget())
             elif kind in ("died", "done"):
+                if kind == "done" and len(event) > 2:
+                    controller.advance(entity, event[2])
                 result.died = kind == "died"
                 # collect() returns at once now; after a death it adds the
                 # in-flight operation as pending.

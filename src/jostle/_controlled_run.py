@@ -254,12 +254,8 @@ class ControlledExecution:
                 that fails, an operation that cannot go to a process).
         """
         session, main = self.session, self.main
-        traced = self._preemptible()
-        tracer = session.traced() if traced else None
         session.begin(self.watch)
         session.tmap.bind(main)
-        if tracer is not None:
-            tracer.thread_begin()
         self.ctl.hold(main)
         main.busy = True
         try:
@@ -279,17 +275,9 @@ class ControlledExecution:
             if not main.aborted:
                 self.ctl.finish(main)
         finally:
-            if tracer is not None:
-                tracer.thread_end()
             session.tmap.unbind()
             session.end()
         return self._execution()
-
-    def _preemptible(self) -> bool:
-        """Whether ``main`` can ever be preempted: only by a thread or process
-        worker (tasks are its own sub-choices), so an asyncio-only execution
-        does not trace ``main`` at all."""
-        return any(p.kind != "task" for p in self.scenario.workers)
 
     def _build(self) -> None:
 
@@ -390,10 +378,20 @@ class ControlledExecution:
                 pool.acquire().submit(partial(self._proxy_job, self.workers[w], pw, result))
         ok = True
         if task_ws:
-            ctl.point(main, "start")
-            factories = [partial(self._task_worker, w, steps[w]) for w in task_ws]
-            run = self._on_loop(factories, inject=self.sched.inject,
-                                keep_running=self._workers_running)
+            # main is traced only here: running the user's tasks beside thread
+            # or process workers, the only time another entity can preempt
+            # it (alone, a point is never a decision; tasks are its own picks).
+            tracer = self.session.traced() if len(task_ws) < len(kinds) else None
+            if tracer is not None:
+                tracer.thread_begin()
+            try:
+                ctl.point(main, "start")
+                factories = [partial(self._task_worker, w, steps[w]) for w in task_ws]
+                run = self._on_loop(factories, inject=self.sched.inject,
+                                    keep_running=self._workers_running)
+            finally:
+                if tracer is not None:
+                    tracer.thread_end()
             if run.stuck is not None:
                 self._stuck_tasks(run.stuck, 0, None)
                 ok = False

@@ -123,6 +123,8 @@ class ControlledThread:
         self._go.acquire()
         self._job: Callable[[], None] | None = None
         self._stop = False
+        #: A job was submitted and has not ended yet.
+        self.busy = False
         self.cpu = cpu
         #: Set when the thread was given up for lost: it stops after its job.
         self.abandoned = False
@@ -150,13 +152,22 @@ class ControlledThread:
                     job()
                 except BaseException:  # jobs report their own errors; the thread lives on
                     pass
+            self.busy = False
             if self.abandoned:
                 return
             if self._pool is not None:
                 self._pool.give_back(self)
 
     def submit(self, job: Callable[[], None]) -> None:
-        """Run ``job`` on this thread (it must report its own outcome)."""
+        """Run ``job`` on this thread (it must report its own outcome).
+
+        Raises:
+            JostleError: the thread is still running an earlier job.
+        """
+        if self.busy:
+            raise JostleError("internal: a job was submitted to a controlled thread that is "
+                              "still running its previous one")
+        self.busy = True
         self._job = job
         self._go.release()
 
@@ -278,7 +289,11 @@ class Driver:
 
     @property
     def thread(self) -> ControlledThread:
-        """The live driver thread (a new one after a loss)."""
+        """The live driver thread: a new one after a loss, or when the last
+        one is still busy with a call its caller gave up on (an interrupt)."""
+        t = self._thread
+        if t is not None and t.busy and not self.on_driver():
+            t.abandoned = True
         if self._thread is None or self._thread.abandoned:
             self._drivers += 1
             self._thread = ControlledThread(None, self._drivers, self.cpu, "jostle-driver")
@@ -403,6 +418,19 @@ class Session:
         job: _Job[T] = _Job(fn)
         driver = self.driver.thread
         driver.submit(job)
+        try:
+            return self._watch(job, driver)
+        except BaseException:
+            # Interrupted (Ctrl-C, a test timeout's exception) or lost: stop
+            # the run, and never reuse a driver that did not come back.
+            w = self.current
+            if w is not None:
+                w.ctl.abort()
+            if not driver.abandoned and not job.done.acquire(True, GRACE):
+                driver.abandoned = True
+            raise
+
+    def _watch(self, job: _Job[T], driver: ControlledThread) -> T:
         seen: Watch | None = None
         last_points = -1
         last_change = _wall()

@@ -149,6 +149,10 @@ class _Child:
         self.cpus: set[int] | None = (os.sched_getaffinity(0)
                                       if hasattr(os, "sched_getaffinity") else None)
         self.pinned: int | None = None
+        # Points this job may still pass without reporting (granted with
+        # "go" and "release"), and points passed so since the last report.
+        self.budget = 0
+        self.skipped = 0
 
     def pin(self, cpu: int | None) -> None:
         """Run on ``cpu`` only, or (``None``) on the CPUs the worker started with."""
@@ -200,7 +204,10 @@ class _Child:
             return
         self.pin(job.cpu)
         self.send(("ready", job_id))
-        if not job.wait_for_go or self.recv("go", "cancel")[0] == "go":
+        self.budget = self.skipped = 0
+        go = self.recv("go", "cancel") if job.wait_for_go else ("go",)
+        if go[0] == "go":
+            self.budget = go[1] if len(go) > 1 else 0
             if job.pause_at_points:
                 _set_hook(self.sync_point)
             try:
@@ -216,7 +223,7 @@ class _Child:
             except BaseException as exc:
                 self.send_error(job_id, "detach", exc)
                 return
-        self.send(("done", job_id))
+        self.send(("done", job_id, self.skipped))
 
     def run_step(
         self,
@@ -295,8 +302,14 @@ class _Child:
         return global_
 
     def pause(self, label: str) -> None:
-        self.send(("point", self.index, label))
-        self.recv("release")
+        if self.budget > 0:  # the controller promised not to stop us here
+            self.budget -= 1
+            self.skipped += 1
+            return
+        self.send(("point", self.index, label, self.skipped))
+        self.skipped = 0
+        msg = self.recv("release")
+        self.budget = msg[1] if len(msg) > 1 else 0
 
     def sync_point(self, label: str) -> None:
         # Threads an operation starts are not scheduled; only the op's own.

@@ -20,12 +20,17 @@ kind)::
 
     controller -> worker              worker -> controller
     ("job", id, sys_path|None, bytes) ("hello", pid)            once, at start
-    ("go",) ("cancel",)               ("ready", id)             attached
-    ("release",) ("kill",)            ("invoke", index, ns)     about to call
+    ("go", budget) ("cancel",)        ("ready", id)             attached
+    ("release", budget) ("kill",)     ("invoke", index, ns)     about to call
                                       ("record", OpRecord)      op finished
-                                      ("point", index, label)   paused
+                                      ("point", index, label, skipped)  paused
                                       ("error", id, stage, Raised)
-                                      ("done", id)
+                                      ("done", id, skipped)
+
+``budget`` is how many points the worker may pass without reporting (the
+controller's strategy promised not to switch there); ``skipped`` says how
+many it passed since its last report, so the controller's step count stays
+what it would have been with a report at every point.
 
 In stress mode (``wait_for_go``) the worker attaches, reports ``ready`` and
 blocks until ``go``, so the engine can release processes, threads and tasks
@@ -44,6 +49,7 @@ is blocked in C.
 
 from __future__ import annotations
 
+import _thread
 import multiprocessing
 import os
 import pickle
@@ -51,12 +57,12 @@ import selectors
 import signal
 import sys
 import tempfile
-import threading
 import time
 import weakref
 from collections.abc import Iterable
 from types import TracebackType
 
+from ._control import UNBOUNDED
 from ._errors import JostleError, SpecError, SpecTypeError
 from ._handles import PickledHandle, check_picklable
 from ._history import OpRecord, Unknown
@@ -80,6 +86,7 @@ from ._process_child import (
     _child_main,
 )
 
+_allocate_lock = _thread.allocate_lock
 _START_METHODS = ("forkserver", "spawn")
 
 
@@ -206,22 +213,24 @@ class ProcessWorker:
         self._records = []
         self._inflight = None
 
-    def go(self) -> None:
-        """Open the start gate of a job submitted with ``wait_for_go``."""
-        self._send(("go",))
+    def go(self, budget: int = 0) -> None:
+        """Open the start gate of a job submitted with ``wait_for_go``; it may
+        then pass ``budget`` points before it reports one."""
+        self._send(("go", budget))
 
     def cancel(self) -> None:
         """Skip the operations of a job waiting at the start gate (it detaches
         and reports ``done`` with no records)."""
         self._send(("cancel",))
 
-    def release(self) -> None:
-        """Let a worker paused at a point run on to its next point (or done).
+    def release(self, budget: int = 0) -> None:
+        """Let a worker paused at a point run on to its next point (or done);
+        it may pass ``budget`` points without reporting them.
 
         To run one worker at a time, wait for that next event
         (:meth:`next_event`) before releasing another worker.
         """
-        self._send(("release",))
+        self._send(("release", budget))
 
     def crash(self) -> None:
         """Make a worker paused at a point exit at once with status 137, as
@@ -298,7 +307,7 @@ class ProcessWorker:
             if ev[0] == "error":
                 raise self._error(ev)
             if ev[0] == "point":
-                self.release()
+                self.release(UNBOUNDED)  # run to the end
         self._job = None
         return list(self._records)
 
@@ -471,7 +480,8 @@ class ProcessPool:
         self.start_method = method
         if method == "forkserver":
             _preload_in_forkserver()
-        self._lock = threading.Lock()
+        # Raw: the pool may be first made inside a controlled run's window.
+        self._lock = _allocate_lock()
         self._workers: list[ProcessWorker] = []
         self._idle: list[ProcessWorker] = []
         self._closed = False

@@ -24,13 +24,14 @@ this is deterministic and ends at a locally minimal number of preemptions.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from hypothesis import strategies as st
 
-from ._control import Decision, Entity, EntityState, Strategy
+from ._control import UNBOUNDED, Decision, Entity, EntityState, Strategy
 
 __all__ = ["PCT", "Preemptions", "RandomWalk", "from_log", "minimize", "preemptions"]
 
@@ -82,6 +83,12 @@ class Preemptions(Strategy):
         choice = _lookup(self.picks, step)
         return 0 if choice is None else choice % options
 
+    def keeps_until(self, step: int) -> int:
+        for s, _e in self.switches:  # sorted by step
+            if s > step:
+                return s
+        return UNBOUNDED
+
     @property
     def size(self) -> int:
         """How many decisions this schedule forces."""
@@ -120,7 +127,12 @@ def preemptions(*, max_switches: int = 3, max_picks: int = 3,
 class RandomWalk(Strategy):
     """At each preemptible point, switch with probability ``p`` to a uniformly
     chosen other runnable entity; picks are uniform too.  Deterministic for a
-    given ``seed`` (make a new instance per run)."""
+    given ``seed`` (make a new instance per run).
+
+    The switches are drawn as geometric gaps between decision steps (the
+    same law as a coin at every point, and it lets the controller pass the
+    points in between without asking: :meth:`keeps_until`).
+    """
 
     name = "random"
 
@@ -128,15 +140,32 @@ class RandomWalk(Strategy):
         self.seed = seed
         self.p = p
         self._rng = random.Random(seed)
+        self._next_switch: int | None = None
+
+    def _gap(self) -> int:
+        """Decision steps until the next switch: Geometric(p), at least 1."""
+        p = self.p
+        if p <= 0:
+            return UNBOUNDED
+        if p >= 1:
+            return 1
+        u = 1.0 - self._rng.random()  # in (0, 1]
+        return max(1, min(UNBOUNDED, int(math.log(u) / math.log1p(-p)) + 1))
 
     def next(self, step: int, current: Entity | None, runnable: Sequence[Entity],
              *, preemptible: bool) -> Entity:
         if current is not None and current.state is EntityState.RUNNABLE:
-            if not preemptible or len(runnable) < 2 or self._rng.random() >= self.p:
+            if self._next_switch is None:
+                self._next_switch = step - 1 + self._gap()
+            if not preemptible or len(runnable) < 2 or step < self._next_switch:
                 return current
+            self._next_switch = step + self._gap()
             others = [e for e in runnable if e is not current]
             return others[self._rng.randrange(len(others))]
         return runnable[self._rng.randrange(len(runnable))]
+
+    def keeps_until(self, step: int) -> int:
+        return self._next_switch if self._next_switch is not None else step + 1
 
     def pick(self, step: int, options: int, what: str) -> int:
         if what.startswith("inject"):
@@ -182,6 +211,12 @@ class PCT(Strategy):
         if current is not None and current.state is EntityState.RUNNABLE and not preemptible:
             return current
         return max(runnable, key=lambda e: (self._priority(e), -e.id))
+
+    def keeps_until(self, step: int) -> int:
+        # The holder has the highest priority; only a change point (or a
+        # change of the runnable set, which voids the promise) can end that.
+        later = [c for c in self._changes if c > step]
+        return min(later) if later else UNBOUNDED
 
     def pick(self, step: int, options: int, what: str) -> int:
         if what.startswith("inject"):

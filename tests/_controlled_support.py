@@ -1,22 +1,16 @@
-"""Deterministic strategies and a preemption-bounded explorer for the
-controlled-threads tests.
-
-``Choices`` follows a list of choice indices (0 = keep the holder, or the
-lowest-id runnable entity after a block or finish) and records how many
-options each decision had, which is all :func:`explore` needs to enumerate
-every schedule with at most ``bound`` preemptions, depth first (CHESS's
-preemption bounding, Musuvathi and Qadeer, PLDI 2007).
-"""
+"""Deterministic strategies for the controlled-threads tests, and
+``explore``: jostle's own preemption-bounded search (``_exhaustive``) with a
+cap that fails the test instead of silently stopping."""
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from jostle._control import Entity, EntityState, Strategy
 from jostle._controlled_threads import ControlledRun, run_threads
+from jostle._exhaustive import Choices as Choices, Found, bounded_schedules
 from jostle._threads import ThreadPool
 
 T = TypeVar("T")
@@ -48,40 +42,6 @@ def scenario(pool: ThreadPool, make: Callable[[], Any], ops: Sequence[Callable[[
                       pool=pool, timeout=10.0, setup=setup, watchdog=watchdog,
                       max_steps=max_steps)
     return box["r"], run, results
-
-
-class Choices(Strategy):
-    """Take ``choices[i]`` at the i-th real decision, then the default."""
-
-    name = "choices"
-
-    def __init__(self, choices: Sequence[int] = ()) -> None:
-        self.choices = tuple(choices)
-        self.i = 0
-        #: (number of options, whether choosing > 0 is a preemption)
-        self.options: list[tuple[int, bool]] = []
-
-    def next(self, step: int, current: Entity | None, runnable: Sequence[Entity],
-             *, preemptible: bool) -> Entity:
-        if current is not None and current.state is EntityState.RUNNABLE:
-            if not preemptible:
-                return current
-            cands = [current] + [e for e in runnable if e is not current]
-            preempt = True
-        else:
-            cands = list(runnable)
-            preempt = False
-        if len(cands) == 1:
-            return cands[0]
-        k = self.choices[self.i] if self.i < len(self.choices) else 0
-        self.i += 1
-        self.options.append((len(cands), preempt))
-        return cands[min(k, len(cands) - 1)]
-
-    def preemptions(self) -> int:
-        """Preemptions this run actually made."""
-        taken = self.choices[: len(self.options)]
-        return sum(1 for (_, pre), k in zip(self.options, taken, strict=False) if pre and k > 0)
 
 
 class SwitchAt(Strategy):
@@ -120,46 +80,15 @@ class Seeded(Strategy):
         return self.rng.choice(list(runnable))
 
 
-@dataclass
-class Found(Generic[T]):
-    """A schedule the explorer ran."""
-
-    choices: tuple[int, ...]
-    preemptions: int
-    result: T
-
-
 def explore(run_once: Callable[[Strategy], T], *, bound: int,
             max_runs: int = 20_000) -> Iterator[Found[T]]:
-    """Every schedule with at most ``bound`` preemptions, each run once, in
-    order of increasing preemptions (so the first failure has the fewest).
-
-    A schedule is a prefix of choices followed by defaults; its children
-    change one default after the prefix: to another entity at a preemption
-    point (one more preemption) or after a block or finish (free).
-    """
-    levels: list[list[tuple[int, ...]]] = [[] for _ in range(bound + 1)]
-    levels[0].append(())
-    runs = 0
-    for cost in range(bound + 1):
-        level = levels[cost]
-        while level:
-            prefix = level.pop()
-            strategy = Choices(prefix)
-            result = run_once(strategy)
-            runs += 1
-            yield Found(prefix, cost, result)
-            if runs >= max_runs:
-                raise AssertionError(f"explore: more than {max_runs} schedules")
-            options = strategy.options
-            taken = prefix + (0,) * (len(options) - len(prefix))
-            for j in range(len(options) - 1, len(prefix) - 1, -1):
-                n, pre = options[j]
-                child_cost = cost + (1 if pre else 0)
-                if child_cost > bound:
-                    continue
-                for k in range(n - 1, 0, -1):
-                    levels[child_cost].append((*taken[:j], k))
+    """Every schedule with at most ``bound`` preemptions, fewest first
+    (``jostle._exhaustive``); fails the test if ``max_runs`` is not enough."""
+    for runs, found in enumerate(
+            bounded_schedules(run_once, bound=bound, max_runs=max_runs + 1), start=1):
+        if runs > max_runs:
+            raise AssertionError(f"explore: more than {max_runs} schedules")
+        yield found
 
 
 def first_failure(run_once: Callable[[Strategy], T], failed: Callable[[T], bool], *,

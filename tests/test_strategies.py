@@ -8,7 +8,15 @@ from collections.abc import Callable
 from hypothesis import given
 
 from jostle._control import Aborted, Controller, Strategy
-from jostle._strategies import PCT, Preemptions, RandomWalk, from_log, minimize, preemptions
+from jostle._strategies import (
+    PCT,
+    POS,
+    Preemptions,
+    RandomWalk,
+    from_log,
+    minimize,
+    preemptions,
+)
 
 
 def run(strategy: Strategy, n_workers: int = 2, points: int = 3) -> tuple[list[tuple[int, int]],
@@ -102,3 +110,54 @@ def test_describe_names_each_decision() -> None:
 
 
 FAILS = Callable[[Preemptions], Preemptions | None]
+
+
+class NoPromise(Strategy):
+    """Delegates every choice but promises nothing: the controller asks at every point."""
+
+    name = "no-promise"
+
+    def __init__(self, inner: Strategy) -> None:
+        self.inner = inner
+        self.wants_labels = inner.wants_labels
+
+    def next(self, step, current, runnable, *, preemptible):  # type: ignore[no-untyped-def]
+        return self.inner.next(step, current, runnable, preemptible=preemptible)
+
+    def pick(self, step: int, options: int, what: str) -> int:
+        return self.inner.pick(step, options, what)
+
+
+def test_keeps_until_promises_hold_for_every_strategy() -> None:
+    """Skipping the points a strategy promised to keep gives the same decisions
+    and trace as asking at every point (the process run-ahead relies on it)."""
+    makers: list[Callable[[int], Strategy]] = [
+        lambda s: RandomWalk(s, p=0.3), lambda s: PCT(s, depth=3, max_steps=20),
+        lambda s: Preemptions(switches=((2, 1), (7, 0), (9, 2))), lambda s: POS(s)]
+    for make in makers:
+        for seed in range(25):
+            trace, c = run(make(seed), n_workers=3, points=6)
+            again, c2 = run(NoPromise(make(seed)), n_workers=3, points=6)
+            assert again == trace, (make(seed).name, seed)
+            assert [(d.step, d.kind, d.target) for d in c2.log] == \
+                [(d.step, d.kind, d.target) for d in c.log]
+
+
+def test_random_walk_switches_about_as_often_as_its_p() -> None:
+    """Geometric gaps between switches keep a coin's law: switches per
+    decision stay near p (500 runs, 3 workers x 6 points)."""
+    decisions = switches = 0
+    for seed in range(500):
+        _, c = run(RandomWalk(seed, p=0.2), n_workers=3, points=6)
+        decisions += c.step
+        switches += sum(1 for d in c.log if d.kind == "switch")
+    assert 0.15 < switches / decisions < 0.25
+
+
+def test_pos_is_deterministic_per_seed_and_interleaves() -> None:
+    """The same POS seed gives the same trace; different seeds give different ones."""
+    traces = {tuple(run(POS(seed), n_workers=3, points=4)[0]) for seed in range(20)}
+    assert len(traces) > 5
+    for seed in range(10):
+        assert run(POS(seed), n_workers=3, points=4)[0] == run(POS(seed), n_workers=3,
+                                                               points=4)[0]

@@ -86,6 +86,7 @@ from ._spec import (
 )
 from ._strategies import (
     PCT as PCT,
+    POS as POS,
     Preemptions as Preemptions,
     RandomWalk as RandomWalk,
 )
@@ -100,6 +101,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "PCT",
+    "POS",
     "UNKNOWN",
     "Case",
     "ConcurrencyFailure",

@@ -117,6 +117,9 @@ class Entity:
     #: The controller the entity belongs to (the tracer's hooks and the
     #: cooperative primitives reach it from here).
     ctl: Controller | None = field(default=None, repr=False)
+    #: The label of the point the entity is at (its next step starts there),
+    #: kept only for strategies that ask (``Strategy.wants_labels``).
+    at: str = ""
     _park: _thread.LockType = field(default_factory=_allocate_lock, repr=False)
 
     def __post_init__(self) -> None:
@@ -161,6 +164,10 @@ class Strategy:
     """
 
     name = "first"
+    #: Whether the controller must keep :attr:`Entity.at` (where each
+    #: entity's next step starts) up to date for this strategy; it costs a
+    #: label at every point, so only strategies that read it ask.
+    wants_labels = False
 
     def next(self, step: int, current: Entity | None, runnable: Sequence[Entity],
              *, preemptible: bool) -> Entity:
@@ -328,6 +335,8 @@ class Controller:
         runnable = [e for e in self.entities if e.state is EntityState.RUNNABLE]
         was, me.busy = me.busy, True
         try:
+            if self.strategy.wants_labels:
+                me.at = label if isinstance(label, str) else label()
             nxt = self.strategy.next(step, me, runnable, preemptible=True)
             if nxt is me:
                 self._keep_until = self.strategy.keeps_until(step)
@@ -390,6 +399,8 @@ class Controller:
             me.blocked_on = on
             me.deadline = None if timeout is None else self.now + max(timeout, 0.0)
             me.timed_out = False
+            if self.strategy.wants_labels:
+                me.at = label
             self.points += 1
             nxt = self._next_after(me, "block", label)
             if nxt is None:

@@ -122,6 +122,7 @@ class ControlledThread:
         self._go = _allocate_lock()
         self._go.acquire()
         self._job: Callable[[], None] | None = None
+        self._on_done: Callable[[], None] | None = None
         self._stop = False
         #: A job was submitted and has not ended yet.
         self.busy = False
@@ -147,19 +148,26 @@ class ControlledThread:
             if self._stop:
                 return
             job, self._job = self._job, None
+            done, self._on_done = self._on_done, None
             if job is not None:
                 try:
                     job()
                 except BaseException:  # jobs report their own errors; the thread lives on
                     pass
+            # Idle before anyone hears the job is over: the next submit may
+            # come at once.
             self.busy = False
+            if done is not None:
+                done()
             if self.abandoned:
                 return
             if self._pool is not None:
                 self._pool.give_back(self)
 
-    def submit(self, job: Callable[[], None]) -> None:
-        """Run ``job`` on this thread (it must report its own outcome).
+    def submit(self, job: Callable[[], None], *,
+               on_done: Callable[[], None] | None = None) -> None:
+        """Run ``job`` on this thread (it must report its own outcome), then
+        ``on_done`` once the thread is idle again.
 
         Raises:
             JostleError: the thread is still running an earlier job.
@@ -169,6 +177,7 @@ class ControlledThread:
                               "still running its previous one")
         self.busy = True
         self._job = job
+        self._on_done = on_done
         self._go.release()
 
     def stop(self) -> None:
@@ -272,8 +281,6 @@ class _Job(Generic[T]):
             self.value = self.fn()
         except BaseException as exc:  # handed to the caller
             self.error = exc
-        finally:
-            self.done.release()
 
 
 class Driver:
@@ -417,7 +424,7 @@ class Session:
         """
         job: _Job[T] = _Job(fn)
         driver = self.driver.thread
-        driver.submit(job)
+        driver.submit(job, on_done=job.done.release)
         try:
             return self._watch(job, driver)
         except BaseException:

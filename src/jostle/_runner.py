@@ -23,25 +23,27 @@ from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any, Literal
 
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, Phase, given, settings as hsettings, strategies as st
 from hypothesis.control import current_build_context
 
 from ._checker import Verdict, judge
+from ._control import Strategy
 from ._driver import DriverLost
 from ._engine import DEFAULT_TIMEOUT, execute, get_engine
 from ._errors import ConcurrencyFailure, SpecError, SpecTypeError
+from ._exhaustive import bounded_schedules
 from ._history import WorkerKind
 from ._report import format_failure
 from ._scenario import Scenario, WorkerPlan, scenarios
 from ._scheduler import ControlledScheduler, Scheduler, StressScheduler
 from ._spec import Spec
-from ._strategies import PCT, Preemptions, RandomWalk, from_log, minimize, preemptions
+from ._strategies import PCT, POS, Preemptions, RandomWalk, from_log, minimize, preemptions
 
 __all__ = ["concurrent_test", "failure_for", "replay", "run"]
 
 MODES = ("stress", "controlled")
 MODELS = ("gil", "opcode")
-STRATEGIES = ("random", "pct")
+STRATEGIES = ("random", "pct", "pos", "exhaustive")
 
 
 def _add_note(exc: BaseException, note: str) -> None:
@@ -135,8 +137,9 @@ def concurrent_test(
     timeout: float = DEFAULT_TIMEOUT,
     switch_interval: float = 1e-6,
     preemption_model: Literal["gil", "opcode"] = "gil",
-    schedules: int = 20,
-    strategy: Literal["random", "pct"] = "random",
+    schedules: int | None = None,
+    strategy: Literal["random", "pct", "pos", "exhaustive"] = "random",
+    max_preemptions: int = 2,
     inject: bool = False,
     kill: bool = False,
     settings: hsettings | None = None,
@@ -165,14 +168,22 @@ def concurrent_test(
             ``"opcode"`` (any bytecode, as on a free-threaded build).
         schedules: controlled: schedules tried per example (the drawn one,
             then ``strategy`` with seeds Hypothesis draws); more schedules per
-            example lift Hypothesis's per-example cost.
-        strategy: controlled: ``"random"`` walks or ``"pct"`` (probabilistic
-            concurrency testing, depth 2-3) for the extra schedules.
+            example lift Hypothesis's per-example cost.  Default 20, or 1,000
+            for ``strategy="exhaustive"`` (there it caps the search).
+        strategy: controlled: how the extra schedules are chosen:
+            ``"random"`` walks, ``"pct"`` (probabilistic concurrency testing,
+            depth 2-3), ``"pos"`` (partial order sampling), or
+            ``"exhaustive"``: every schedule with at most
+            ``max_preemptions`` preemptions, fewest first (for small
+            scenarios; the first failure found is minimal in preemptions).
+        max_preemptions: controlled, ``strategy="exhaustive"``: the bound.
         inject: controlled: let schedules inject a cancellation into task
             workers at their awaits.
         kill: controlled: let schedules kill process workers at sync points.
         settings: Hypothesis settings (default: the active profile);
-            ``deadline`` is switched off because executions vary.
+            ``deadline`` is switched off because executions vary, and the
+            ``explain`` phase because it would re-run a failing example
+            (a whole batch of executions) many times for little news.
 
     Returns:
         A test function; assign it to a ``test_*`` name in a test module.
@@ -203,7 +214,10 @@ def concurrent_test(
         if value not in allowed:
             raise SpecError(f"concurrent_test(): unknown {name}={value!r}; choose from {allowed}")
     _check_int("repeats", repeats, 1)
+    if schedules is None:
+        schedules = 1_000 if strategy == "exhaustive" else 20
     _check_int("schedules", schedules, 1)
+    _check_int("max_preemptions", max_preemptions, 0)
     if not isinstance(timeout, (int, float)) or timeout <= 0:
         raise SpecError(f"concurrent_test(): timeout must be a positive number of seconds, "
                         f"got {timeout!r}")
@@ -216,10 +230,15 @@ def concurrent_test(
     final_settings = hsettings(
         base, deadline=None,
         suppress_health_check=(*base.suppress_health_check, HealthCheck.too_slow),
+        # Hypothesis's explain phase re-runs the failing example many times to
+        # find which inputs do not matter; each run here is a whole batch of
+        # executions, and jostle's report already says what happened.
+        phases=tuple(p for p in base.phases if p is not Phase.explain),
     )
     if mode == "controlled":
         test = _controlled_test(spec, timeout=timeout, model=preemption_model,
-                                schedules=schedules, strategy=strategy, inject=inject, kill=kill)
+                                schedules=schedules, strategy=strategy,
+                                max_preemptions=max_preemptions, inject=inject, kill=kill)
         given_test = given(strategy_of_scenarios,
                            preemptions(entities=max_workers + 1),
                            st.integers(0, 2**32 - 1))(test)
@@ -241,7 +260,8 @@ def concurrent_test(
         "max_ops": max_ops, "max_prefix": max_prefix, "max_suffix": max_suffix,
         "kinds": kinds, "repeats": repeats, "timeout": timeout,
         "switch_interval": switch_interval, "preemption_model": preemption_model,
-        "schedules": schedules, "strategy": strategy, "inject": inject, "kill": kill,
+        "schedules": schedules, "strategy": strategy, "max_preemptions": max_preemptions,
+        "inject": inject, "kill": kill,
         "settings": settings,
     }
     return wrapped
@@ -284,8 +304,17 @@ def _stress_test(spec: Spec, *, repeats: int, timeout: float,
     return test
 
 
+def _sampled(strategy: str, k: int, seed: int) -> Strategy:
+    """The ``k``-th extra schedule of an example whose seed is ``seed``."""
+    if strategy == "pct":
+        return PCT(seed + k, depth=2 + k % 2, max_steps=60)
+    if strategy == "pos":
+        return POS(seed + k)
+    return RandomWalk(seed + k, p=(0.05, 0.15, 0.3)[k % 3])
+
+
 def _controlled_test(spec: Spec, *, timeout: float, model: Literal["gil", "opcode"],
-                     schedules: int, strategy: str, inject: bool,
+                     schedules: int, strategy: str, max_preemptions: int, inject: bool,
                      kill: bool) -> Callable[[Scenario, Preemptions, int], None]:
     def run_once(scenario: Scenario, schedule: Any) -> Verdict:
         scheduler = ControlledScheduler(schedule, model=model, inject=inject, kill=kill)
@@ -302,11 +331,16 @@ def _controlled_test(spec: Spec, *, timeout: float, model: Literal["gil", "opcod
         tried = 1
         if not verdict.ok and (like is None or same_bug(like, verdict)):
             return verdict, schedule, tried
-        for k in range(schedules - 1):
-            other = (PCT(seed + k, depth=2 + k % 2, max_steps=60) if strategy == "pct"
-                     else RandomWalk(seed + k, p=(0.05, 0.15, 0.3)[k % 3]))
+        if strategy == "exhaustive":
+            others: Iterable[Verdict] = (
+                f.result for f in bounded_schedules(partial(run_once, scenario),
+                                                    bound=max_preemptions,
+                                                    max_runs=schedules - 1))
+        else:
+            others = (run_once(scenario, _sampled(strategy, k, seed))
+                      for k in range(schedules - 1))
+        for found in others:
             tried += 1
-            found = run_once(scenario, other)
             if found.ok or (like is not None and not same_bug(like, found)):
                 continue
             schedule = from_log(found.execution.decisions)

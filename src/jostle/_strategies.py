@@ -15,6 +15,10 @@ preemptions instead of one: field notes).
   ``d - 1`` priority change points; good odds for bugs of depth ``d``.
 * :class:`RandomWalk`: at each point, switch with probability ``p``.  Cheap
   and fast; used to run many schedules per Hypothesis example.
+* :class:`POS` (Yuan et al., CAV 2018): random priorities per pending step,
+  re-drawn for the steps that race with the one that ran.
+* bounded exhaustive search (``_exhaustive``): every schedule with at most
+  ``k`` preemptions, fewest first.
 
 A failing run of any strategy becomes a ``Preemptions`` by reading its
 decision log (:func:`from_log`), and :func:`minimize` then removes decisions
@@ -33,7 +37,7 @@ from hypothesis import strategies as st
 
 from ._control import UNBOUNDED, Decision, Entity, EntityState, Strategy
 
-__all__ = ["PCT", "Preemptions", "RandomWalk", "from_log", "minimize", "preemptions"]
+__all__ = ["PCT", "POS", "Preemptions", "RandomWalk", "from_log", "minimize", "preemptions"]
 
 
 def _lookup(pairs: tuple[tuple[int, int], ...], step: int) -> int | None:
@@ -217,6 +221,58 @@ class PCT(Strategy):
         # change of the runnable set, which voids the promise) can end that.
         later = [c for c in self._changes if c > step]
         return min(later) if later else UNBOUNDED
+
+    def pick(self, step: int, options: int, what: str) -> int:
+        if what.startswith("inject"):
+            return 0
+        return self._rng.randrange(options)
+
+
+class POS(Strategy):
+    """Partial order sampling (Yuan, Yang and Gu, CAV 2018), approximated.
+
+    Every pending step (each runnable entity's next step) has a random
+    priority and the highest runs.  After a step runs, the pending steps
+    that *race* with it get fresh priorities, as does the next step of the
+    entity that ran; the others keep theirs, which is what makes POS sample
+    partial orders more evenly than a random walk samples interleavings.
+    jostle does not track memory accesses, so two steps are taken to race
+    when they start at points with the same label (the same lock, the same
+    line of code): a coarse but deterministic stand-in.
+
+    Args:
+        seed: the random seed (deterministic for a given seed; make a new
+            instance per run).
+    """
+
+    name = "pos"
+    wants_labels = True
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self._rng = random.Random(seed)
+        self._prio: dict[int, float] = {}
+        self._ran: str | None = None  # the label the running step started at
+
+    def _priority(self, e: Entity) -> float:
+        p = self._prio.get(e.id)
+        if p is None:
+            p = self._prio[e.id] = self._rng.random()
+        return p
+
+    def next(self, step: int, current: Entity | None, runnable: Sequence[Entity],
+             *, preemptible: bool) -> Entity:
+        if current is not None:
+            ran = self._ran
+            for e in runnable:
+                if e is current or (ran is not None and e.at == ran):
+                    self._prio[e.id] = self._rng.random()
+        if current is not None and current.state is EntityState.RUNNABLE and not preemptible:
+            chosen = current
+        else:
+            chosen = max(runnable, key=lambda e: (self._priority(e), -e.id))
+        self._ran = chosen.at
+        return chosen
 
     def pick(self, step: int, options: int, what: str) -> int:
         if what.startswith("inject"):

@@ -17,10 +17,11 @@ import pytest
 
 from jostle._control import Controller, Strategy
 from jostle._controlled_threads import ControlledRun, run_threads
-from jostle._cooperative import Lock, ThreadMap
+from jostle._cooperative import Lock
 from jostle._errors import SpecError
 from jostle._threads import ThreadPool
 from jostle._tracing import MONITORING
+from jostle._window import ThreadMap
 
 from _controlled_support import (
     Choices,

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from jostle import _cooperative as coop
+from jostle import _cooperative as coop, _patching, _virtual_time as vtime, _window
 from jostle._control import Controller, Strategy
 from jostle._errors import JostleError
 from jostle._threads import ThreadPool
@@ -235,9 +235,9 @@ def test_clocks_and_sleep_are_virtual_inside(pool):
         return (*before, time.monotonic(), time.time_ns())
 
     _, _, results = scenario(pool, lambda: None, [read], Choices())
-    assert results[0] == ("ok", (coop.MONOTONIC_BASE, coop.MONOTONIC_BASE, coop.EPOCH_BASE,
-                                 int(coop.MONOTONIC_BASE * 1e9), coop.MONOTONIC_BASE + 1.5,
-                                 int(coop.EPOCH_BASE) * 10**9 + 1_500_000_000))
+    assert results[0] == ("ok", (vtime.MONOTONIC_BASE, vtime.MONOTONIC_BASE, vtime.EPOCH_BASE,
+                                 int(vtime.MONOTONIC_BASE * 1e9), vtime.MONOTONIC_BASE + 1.5,
+                                 int(vtime.EPOCH_BASE) * 10**9 + 1_500_000_000))
 
 
 def test_waits_for_real_io_keep_the_real_clock(pool):
@@ -335,11 +335,11 @@ def test_threads_outside_the_run_get_real_behaviour_inside_a_window():
     """In an open window a thread that is not an entity gets real locks,
     clocks and sleep, and what it builds keeps working after the window."""
     ctl = Controller(Strategy())
-    with coop.patched(ctl, lambda: None):
+    with _patching.patched(ctl, lambda: None):
         lock = threading.Lock()
         q: queue.Queue[int] = queue.Queue()
         assert isinstance(lock, coop.Lock)
-        assert abs(time.monotonic() - coop._real_monotonic()) < 1.0
+        assert abs(time.monotonic() - _window._real_monotonic()) < 1.0
         t = threading.Thread(target=lambda: q.put(7))
         t.start()
         assert q.get(timeout=10) == 7
@@ -368,21 +368,21 @@ def test_patching_is_undone_after_an_exception_in_the_window():
     inside: list[bool] = []
 
     def fail_inside() -> None:
-        with coop.patched(Controller(Strategy()), lambda: None):
-            inside.append(threading.Lock is coop.Lock and _monotonic_alias is coop.monotonic)
+        with _patching.patched(Controller(Strategy()), lambda: None):
+            inside.append(threading.Lock is coop.Lock and _monotonic_alias is vtime.monotonic)
             raise KeyError("boom")
 
     with pytest.raises(KeyError):
         fail_inside()
     assert inside == [True]
     assert _snapshot() == before
-    assert coop.current_window() is None
+    assert _window.current_window() is None
 
 
 def test_windows_do_not_nest():
     """Opening a second window while one is open is an error."""
     ctl = Controller(Strategy())
-    with coop.patched(ctl, lambda: None), pytest.raises(JostleError, match="already"), \
-            coop.patched(ctl, lambda: None):
+    with _patching.patched(ctl, lambda: None), pytest.raises(JostleError, match="already"), \
+            _patching.patched(ctl, lambda: None):
         pass
     assert threading.Lock is not coop.Lock

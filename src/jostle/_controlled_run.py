@@ -41,7 +41,7 @@ from ._control import Aborted, Controller, Entity, EntityState
 from ._controlled_loop import ControlledEventLoop, LoopRun, LoopStuck, run_controlled
 from ._controlled_processes import ProxyResult, run_proxy
 from ._controlled_threads import DeadlockReport
-from ._cooperative import _real_monotonic as _wall, describe_wait_for
+from ._deadlocks import describe_wait_for
 from ._driver import Session, Watch
 from ._errors import SpecError
 from ._execution import Execution, StuckWorker
@@ -63,6 +63,7 @@ from ._scenario import Scenario, Step
 from ._scheduler import ControlledScheduler
 from ._spec import Operation, Spec
 from ._stacks import thread_stack
+from ._window import _real_monotonic as _wall
 
 if TYPE_CHECKING:
     from ._engine import Engine

@@ -42,18 +42,13 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from ._control import Aborted, Controller, Decision, Entity, Strategy
-from ._cooperative import (
-    Inversion,
-    ThreadMap,
-    Window,
-    _real_monotonic as _wall,
-    describe_wait_for,
-    patched,
-)
+from ._deadlocks import describe_wait_for
 from ._errors import SpecError
+from ._patching import patched
 from ._stacks import thread_stack
 from ._threads import PoolThread, ThreadPool
 from ._tracing import DEFAULT_MODEL, Model, Tracer, check_model
+from ._window import Inversion, ThreadMap, Window, _real_monotonic as _wall
 
 __all__ = [
     "DEFAULT_WATCHDOG",

@@ -51,11 +51,12 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from ._control import Controller, Entity, EntityState, Strategy
 from ._controlled_loop import ControlledEventLoop
-from ._cooperative import ThreadMap, Window, _real_monotonic as _wall, patched
 from ._errors import JostleError
+from ._patching import patched
 from ._stacks import thread_stack
 from ._threads import mark_worker
 from ._tracing import Model, Tracer
+from ._window import ThreadMap, Window, _real_monotonic as _wall
 
 __all__ = [
     "ControlledPool",

@@ -84,8 +84,8 @@ from types import CodeType, FrameType, FunctionType, MethodType
 from typing import Any, Literal
 
 from ._control import Entity
-from ._cooperative import ThreadMap, Window
 from ._errors import SpecError
+from ._window import ThreadMap, Window
 
 __all__ = ["DEFAULT_MODEL", "MONITORING", "Model", "Tracer", "check_model", "is_user_file"]
 

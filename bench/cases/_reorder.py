@@ -33,8 +33,13 @@ The port, and how it keeps that difficulty with at most 3 workers:
   ``serve()`` that runs earlier sees ``(False, 0)`` and is spent, and every
   later watcher finds the flag already on.  So the one preemption has to
   land on one point about ``SETTERS + 5`` points into the operation (point
-  104 of 99 starts on CPython 3.11, measured with ``jostle.replay``), the
-  counterpart of picking the checker out of N threads.
+  104 of 99 starts on CPython 3.11, 105 on 3.12, measured with
+  ``jostle.replay``), the counterpart of picking the checker out of N
+  threads.  The mechanism differs: in the original, other setters writing
+  ``a`` keep the window open, while here any earlier switch to ``serve()``
+  spends it, so a random walk switching with probability p per point finds
+  it with probability about p(1 - p)^SETTERS, which falls faster with N than
+  in the original; a schedule that names the point finds it at once.
 
 The twin publishes both fields as one tuple in one store.
 """

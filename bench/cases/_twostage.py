@@ -20,7 +20,9 @@ loop iteration and scheduling point each, then runs them in start order),
 A read before the first stage 1 returns ``None`` and is spent, a read after
 the first stage 2 sees a complete record, so the one preemption has to land
 in the first writer's gap, after the ``WRITERS`` starts (points 104-105 of
-``publish()`` with 99 writers on CPython 3.11, measured with ``jostle.replay``).  The locks are the
+``publish()`` with 99 writers on CPython 3.11, measured with
+``jostle.replay``; see ``_reorder`` on how this differs from the original's
+difficulty).  The locks are the
 scheduling points (a GIL build can switch threads when a lock call returns).
 
 The twin holds the primary lock across both stages, in writer and reader

@@ -2,10 +2,10 @@
 
 Bug: a device is used by many jobs of one class at a time (inference or
 training, never both).  Each class has a "lightswitch": the first job of a
-class in takes the device lock, the last one out releases it.  Both
+class to come in takes the device lock, the last one out releases it.  Both
 lightswitches update their counters under the *same* mutex, and the first
-training job waits for the device while holding it.  An inference job that
-holds the device then cannot get the mutex to leave: deadlock.
+training job waits for the device while holding that mutex.  An inference
+job that holds the device then cannot get the mutex to leave: deadlock.
 
 Origin: SCTBench ``CS/carter01_bad`` (mc-imperial/sctbench,
 ``benchmarks/concurrent-software-benchmarks/carter01_bad.c``; Fray:

@@ -1,6 +1,6 @@
 """t38 -- a record published in two locked stages, read between them (1 writer).
 
-Bug: ``publish()``'s writer set the primary value under one lock and, in a
+Bug: ``publish()``'s writer sets the primary value under one lock and, in a
 second critical section, the derived value (primary + 1) under another.
 Each access is locked, but the two stages are not atomic together: a reader
 that runs between them sees primary 1 with derived 0 and raises
@@ -10,12 +10,10 @@ violation.
 Origin: SCTBench ``CS/twostage_bad`` (mc-imperial/sctbench,
 ``benchmarks/concurrent-software-benchmarks/twostage_bad.c``; Fray:
 ``TwostageBad``): ``iTThreads = 1`` funcA thread and ``iRThreads = 1`` funcB
-thread (see ``_twostage``).  One preemption, between the first writer's
-stages.
+thread (see ``_twostage``).  One preemption, between the writer's stages.
 
 Port: see ``_twostage`` (the family's shared code).  ``publish()`` is main
-and the 1 writer thread (jostle runs at most 3 workers).  The twin
-holds the primary lock across both stages.
+and the writer thread.  The twin holds the primary lock across both stages.
 
 Minimal failing scenario (2 workers x 1 op, 1 preemption):
     W: publish(): the first writer sets primary = 1, is preempted before stage 2

@@ -9,18 +9,18 @@ violation.
 
 Origin: SCTBench ``CS/twostage_100_bad`` (mc-imperial/sctbench,
 ``benchmarks/concurrent-software-benchmarks/twostage_100_bad.c``; Fray:
-``Twostage100Bad``): ``iTThreads = 99`` funcA threads and ``iRThreads = 1`` funcB
-thread (see ``_twostage``).  One preemption, between the first writer's
-stages.  With 99 writers the reader
-has to be picked out of 100 threads inside that one window, before any other
-writer completes its stage 2.
+``Twostage100Bad``): ``iTThreads = 99`` funcA threads and ``iRThreads = 1``
+funcB thread (see ``_twostage``).  One preemption, between the first
+writer's stages.  With 99 writers the reader has to be picked out of 100
+threads inside that one window, before any other writer completes its stage
+2.
 
 Port: see ``_twostage`` (the family's shared code).  ``publish()`` is main
-and the 99 writer threads (jostle runs at most 3 workers).  The 99 writer starts come first,
-one scheduling point each, and the window is one point after them, so the
-preemption has to land on one of two points about 100 points into
-``publish()``.  The twin
-holds the primary lock across both stages.
+and the 99 writer threads (jostle runs at most 3 workers).  The 99 writer
+starts come first, one scheduling point each, and the window is one point
+after them, so the preemption has to land on one of two points about 100
+points into ``publish()``.  The twin holds the primary lock across both
+stages.
 
 Minimal failing scenario (2 workers x 1 op, 1 preemption):
     W: publish(): the first writer sets primary = 1, is preempted before stage 2

@@ -1,18 +1,17 @@
-"""The SCTBench ports in ``bench/cases`` follow the case format and prove their bugs."""
+"""The SCTBench ports in ``bench/cases/sctbench`` follow the case format and prove their bugs."""
 
 from __future__ import annotations
 
 import inspect
 import re
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import jostle
 
-CASES = Path(__file__).resolve().parents[1] / "bench" / "cases"
+CASES = Path(__file__).resolve().parents[1] / "bench" / "cases" / "sctbench"
 IDS = sorted(p.stem for p in CASES.glob("[a-z]*.py"))
 KINDS = {"t": "thread", "a": "asyncio", "p": "process", "m": "mixed"}
 MINIMAL_KEYS = ("workers", "ops_per_worker", "prefix", "preemptions", "interleaving")
@@ -20,35 +19,19 @@ MINIMAL_KEYS = ("workers", "ops_per_worker", "prefix", "preemptions", "interleav
 SLOW = {"t21_carter01", "t23_deadlock01", "t25_phase01"}
 
 
-def _is_cases(name: str) -> bool:
-    return name == "cases" or name.startswith("cases.")
-
-
 @pytest.fixture(scope="module")
-def cases() -> Iterator[dict[str, jostle.Case]]:
-    """``bench/cases`` loaded with ``jostle.load_cases``.
-
-    The folder is imported as the package ``cases``, the name bugzoo's folder
-    has too (``test_cases.py`` loads that one), so whatever ``cases`` package
-    and ``sys.path`` were there before are put back afterwards.
-    """
-    saved_modules = {k: sys.modules.pop(k) for k in list(sys.modules) if _is_cases(k)}
-    saved_path = list(sys.path)
-    try:
-        yield {c.id: c for c in jostle.load_cases(CASES)}
-    finally:
-        for k in [k for k in sys.modules if _is_cases(k)]:
-            del sys.modules[k]
-        sys.modules.update(saved_modules)
-        sys.path[:] = saved_path
+def cases() -> dict[str, jostle.Case]:
+    """``bench/cases/sctbench`` loaded with ``jostle.load_cases`` (as the
+    package ``sctbench``, so it coexists with bugzoo's ``cases``)."""
+    return {c.id: c for c in jostle.load_cases(CASES)}
 
 
 def test_every_module_loads(cases: dict[str, jostle.Case]) -> None:
     """load_cases finds exactly the case modules of the folder, and the package agrees."""
     assert sorted(cases) == IDS
-    package = sys.modules["cases"]
+    package = sys.modules["sctbench"]
     assert package.case_ids() == IDS
-    assert [m.__name__ for m in package.load_all()] == [f"cases.{i}" for i in IDS]
+    assert [m.__name__ for m in package.load_all()] == [f"sctbench.{i}" for i in IDS]
 
 
 def test_ids_follow_the_format_and_leave_bugzoo_numbers_free() -> None:
@@ -71,7 +54,7 @@ def test_module_has_the_format_names(cases: dict[str, jostle.Case], case_id: str
     assert inspect.isclass(mod.Buggy) and inspect.isclass(mod.Fixed)
     assert mod.Buggy is not mod.Fixed
     assert callable(mod.self_check)
-    support = sys.modules["cases._support"]
+    support = sys.modules["sctbench._support"]
     assert mod.OPERATIONS and all(isinstance(op, support.Op) for op in mod.OPERATIONS)
     for op in mod.OPERATIONS:
         assert callable(getattr(mod.Model, op.name, None)), f"Model.{op.name} missing"

@@ -3,8 +3,9 @@
 Each module is one program of SCTBench's ``CS`` set (and CHESS's
 WorkStealQueue) as Fray's benchmark uses them, with a corrected twin; the
 format is described in ``shared/bugzoo/README.md``.  jostle loads this
-folder as the package ``cases`` (its parent directory on ``sys.path``):
-``python -m bench findings --cases bench/cases ...``.
+folder as the package ``sctbench`` (its parent directory on ``sys.path``),
+so it can be measured in one run with bugzoo's ``cases``:
+``python -m bench findings --cases ../shared/bugzoo/cases bench/cases/sctbench ...``.
 """
 
 from __future__ import annotations

@@ -27,17 +27,16 @@ from hypothesis import HealthCheck, Phase, given, settings as hsettings, strateg
 from hypothesis.control import current_build_context
 
 from ._checker import Verdict, judge
-from ._control import Strategy
+from ._controlled_search import Search
 from ._driver import DriverLost
 from ._engine import DEFAULT_TIMEOUT, execute, get_engine
 from ._errors import ConcurrencyFailure, SpecError, SpecTypeError
-from ._exhaustive import bounded_schedules
 from ._history import WorkerKind
 from ._report import format_failure
-from ._scenario import Scenario, WorkerPlan, scenarios
+from ._scenario import Scenario, scenarios
 from ._scheduler import ControlledScheduler, Scheduler, StressScheduler
 from ._spec import Spec
-from ._strategies import PCT, POS, Preemptions, RandomWalk, from_log, minimize, preemptions
+from ._strategies import Preemptions, preemptions
 
 __all__ = ["concurrent_test", "failure_for", "replay", "run"]
 
@@ -304,88 +303,11 @@ def _stress_test(spec: Spec, *, repeats: int, timeout: float,
     return test
 
 
-def _sampled(strategy: str, k: int, seed: int) -> Strategy:
-    """The ``k``-th extra schedule of an example whose seed is ``seed``."""
-    if strategy == "pct":
-        return PCT(seed + k, depth=2 + k % 2, max_steps=60)
-    if strategy == "pos":
-        return POS(seed + k)
-    return RandomWalk(seed + k, p=(0.05, 0.15, 0.3)[k % 3])
-
-
 def _controlled_test(spec: Spec, *, timeout: float, model: Literal["gil", "opcode"],
                      schedules: int, strategy: str, max_preemptions: int, inject: bool,
                      kill: bool) -> Callable[[Scenario, Preemptions, int], None]:
-    def run_once(scenario: Scenario, schedule: Any) -> Verdict:
-        scheduler = ControlledScheduler(schedule, model=model, inject=inject, kill=kill)
-        return judge(spec, execute(spec, scenario, scheduler=scheduler, timeout=timeout))
-
-    def same_bug(first: Verdict, other: Verdict) -> bool:
-        return not other.ok and other.findings[0].kind == first.findings[0].kind
-
-    def explore(scenario: Scenario, schedule: Preemptions, seed: int, *, final: bool,
-                like: Verdict | None = None) -> tuple[Verdict, Preemptions, int]:
-        """The drawn schedule, then ``schedules - 1`` others; the first failure
-        (of the same kind as ``like``, if given) as a sparse schedule."""
-        verdict = run_once(scenario, schedule)
-        tried = 1
-        if not verdict.ok and (like is None or same_bug(like, verdict)):
-            return verdict, schedule, tried
-        if strategy == "exhaustive":
-            others: Iterable[Verdict] = (
-                f.result for f in bounded_schedules(partial(run_once, scenario),
-                                                    bound=max_preemptions,
-                                                    max_runs=schedules - 1))
-        else:
-            others = (run_once(scenario, _sampled(strategy, k, seed))
-                      for k in range(schedules - 1))
-        for found in others:
-            tried += 1
-            if found.ok or (like is not None and not same_bug(like, found)):
-                continue
-            schedule = from_log(found.execution.decisions)
-            if final:
-                # Remove decisions while the same bug still shows: controlled
-                # runs replay exactly, so this is deterministic.
-                def fails(trial: Preemptions, first: Verdict = found) -> Preemptions | None:
-                    v = run_once(scenario, trial)
-                    return from_log(v.execution.decisions) if same_bug(first, v) else None
-
-                schedule = minimize(fails, schedule)
-            verdict = run_once(scenario, schedule)
-            return (verdict if not verdict.ok else found), schedule, tried
-        return verdict, schedule, tried
-
-    def simplify(scenario: Scenario, verdict: Verdict, schedule: Preemptions, seed: int
-                 ) -> tuple[Scenario, Verdict, Preemptions]:
-        """Shapes Hypothesis cannot reach by deleting: a worker's last step
-        moved to the sequential suffix (an observer such as ``count()`` is
-        usually cheaper there, needing one preemption fewer)."""
-        def rank(v: Verdict, sc: Scenario) -> tuple[int, int, int]:
-            return (*sc.size, v.execution.preemptions or 0)
-
-        improved = True
-        while improved:
-            improved = False
-            for w, plan in enumerate(scenario.workers):
-                if len(plan.steps) < 2:
-                    continue
-                workers = list(scenario.workers)
-                workers[w] = WorkerPlan(plan.kind, plan.steps[:-1])
-                candidate = Scenario(scenario.prefix, tuple(workers),
-                                     (plan.steps[-1], *scenario.suffix))
-                v, sched, _ = explore(candidate, Preemptions(), seed, final=True, like=verdict)
-                if same_bug(verdict, v) and rank(v, candidate) < rank(verdict, scenario):
-                    scenario, verdict, schedule, improved = candidate, v, sched, True
-                    break
-        return scenario, verdict, schedule
-
-    def search(scenario: Scenario, schedule: Preemptions, seed: int, final: bool
-               ) -> tuple[Scenario, Verdict, Preemptions, int]:
-        verdict, schedule, tried = explore(scenario, schedule, seed, final=final)
-        if not verdict.ok and final:
-            scenario, verdict, schedule = simplify(scenario, verdict, schedule, seed)
-        return scenario, verdict, schedule, tried
+    search = Search(spec, model=model, timeout=timeout, schedules=schedules, strategy=strategy,
+                    max_preemptions=max_preemptions, inject=inject, kill=kill)
 
     def test(scenario: Scenario, schedule: Preemptions, seed: int) -> None:
         __tracebackhide__ = True  # pytest shows the failure, not jostle's frames
@@ -396,7 +318,7 @@ def _controlled_test(spec: Spec, *, timeout: float, model: Literal["gil", "opcod
         with get_engine().controlled_session(model=model) as session:
             try:
                 scenario, verdict, schedule, tried = session.call(
-                    partial(search, scenario, schedule, seed, final))
+                    partial(search.example, scenario, schedule, seed, final=final))
             except DriverLost as lost:
                 verdict, tried = judge(spec, lost.execution), 1
         if verdict.ok:

@@ -1,0 +1,217 @@
+"""How a controlled test searches one example's schedules, and shrinks what it finds.
+
+Hypothesis draws a scenario, a sparse schedule and a seed per example
+(``_runner``).  :class:`Search` runs the drawn schedule, then more: random
+walks, PCT or POS with seeds derived from the drawn one, or every schedule
+up to a preemption bound (``_exhaustive``); many schedules per example lift
+Hypothesis's per-example cost.  A failing run's decision log becomes a
+sparse schedule (``_strategies.from_log``), so Hypothesis stores and
+replays it exactly.
+
+Shrinking has three parts, because Hypothesis alone cannot reach every
+small counterexample:
+
+* Hypothesis shrinks the scenario (fewer workers, fewer operations).  A
+  smaller scenario is kept only if *some* schedule of it fails, and random
+  schedules can miss the one that does.  So once a bug has been seen in
+  this test, a small scenario is first searched exhaustively with up to
+  two preemptions (most bugs need one or two; CHESS, PLDI 2007): the
+  shrink is kept whenever the bug is still there.
+* For the final example, decisions are removed while the same bug still
+  shows (:func:`~jostle._strategies.minimize`), then every schedule with
+  fewer preemptions than the survivor is tried, fewest first: the reported
+  schedule has the fewest preemptions any schedule of that scenario needs
+  (within a bounded number of runs).
+* Shapes Hypothesis cannot reach by deleting are tried on the final
+  example: a worker's last step moved to the sequential suffix (an
+  observer such as ``count()`` needs one preemption fewer there) and its
+  first step moved to the prefix (an order bug needs no preemption then).
+
+All of it is deterministic: controlled runs replay exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from functools import partial
+from typing import Literal
+
+from ._checker import Verdict, judge
+from ._control import Strategy
+from ._engine import execute
+from ._execution import Execution
+from ._exhaustive import bounded_schedules
+from ._scenario import Scenario, WorkerPlan
+from ._scheduler import ControlledScheduler
+from ._spec import Spec
+from ._strategies import PCT, POS, Preemptions, RandomWalk, from_log, minimize
+
+__all__ = ["Search", "cost"]
+
+#: Runs spent looking for a schedule with fewer preemptions, per final shrink.
+FEWER_RUNS = 2_000
+#: Runs of the exhaustive pass over a small scenario while shrinking.
+SMALL_RUNS = 300
+#: A scenario with at most this many parallel operations counts as small.
+SMALL_OPS = 4
+
+
+def cost(execution: Execution) -> int:
+    """The preemptions a controlled run forced: switches away from a runnable
+    entity, plus non-default picks (ready order, injected cancellations)."""
+    return sum(1 for d in execution.decisions if d.kind == "switch" or d.kind == "pick")
+
+
+def _sampled(strategy: str, k: int, seed: int) -> Strategy:
+    """The ``k``-th extra schedule of an example whose seed is ``seed``."""
+    if strategy == "pct":
+        return PCT(seed + k, depth=2 + k % 2, max_steps=60)
+    if strategy == "pos":
+        return POS(seed + k)
+    return RandomWalk(seed + k, p=(0.05, 0.15, 0.3)[k % 3])
+
+
+def _small(scenario: Scenario) -> bool:
+    return sum(len(p.steps) for p in scenario.workers) <= SMALL_OPS
+
+
+@dataclass
+class Search:
+    """The schedule search of one controlled test (its examples share it).
+
+    Args:
+        spec: what the test runs.
+        model: the preemption model.
+        timeout: wall-clock seconds per execution.
+        schedules: schedules per example (the drawn one included).
+        strategy: ``random``, ``pct``, ``pos`` or ``exhaustive``.
+        max_preemptions: the bound of the exhaustive strategy.
+        inject: schedules may inject cancellations into tasks.
+        kill: schedules may kill process workers.
+    """
+
+    spec: Spec
+    model: Literal["gil", "opcode"]
+    timeout: float
+    schedules: int
+    strategy: str
+    max_preemptions: int
+    inject: bool
+    kill: bool
+    #: Whether any example of this test failed yet (Hypothesis is then
+    #: shrinking, or looking for more).
+    seen_failure: bool = False
+
+    def run_once(self, scenario: Scenario, schedule: Strategy) -> Verdict:
+        """One controlled execution of ``scenario``, judged."""
+        scheduler = ControlledScheduler(schedule, model=self.model, inject=self.inject,
+                                        kill=self.kill)
+        return judge(self.spec, execute(self.spec, scenario, scheduler=scheduler,
+                                        timeout=self.timeout))
+
+    @staticmethod
+    def same_bug(first: Verdict, other: Verdict) -> bool:
+        """Whether ``other`` fails the way ``first`` does (same finding kind)."""
+        return not other.ok and other.findings[0].kind == first.findings[0].kind
+
+    def _bounded(self, scenario: Scenario, bound: int, runs: int) -> Iterator[Verdict]:
+        return (f.result for f in bounded_schedules(partial(self.run_once, scenario),
+                                                    bound=bound, max_runs=runs))
+
+    def _others(self, scenario: Scenario, seed: int) -> Iterable[Verdict]:
+        """The example's schedules after the drawn one."""
+        if self.strategy == "exhaustive":
+            yield from self._bounded(scenario, self.max_preemptions, self.schedules - 1)
+            return
+        if self.seen_failure and _small(scenario):
+            yield from self._bounded(scenario, 2, SMALL_RUNS)
+        for k in range(self.schedules - 1):
+            yield self.run_once(scenario, _sampled(self.strategy, k, seed))
+
+    def explore(self, scenario: Scenario, schedule: Preemptions, seed: int, *,
+                like: Verdict | None = None) -> tuple[Verdict, Preemptions, int]:
+        """Run the example's schedules until one fails (the same way as
+        ``like``, if given).
+
+        Returns:
+            The verdict (a failing one if any failed), the sparse schedule
+            that replays it, and how many schedules ran.
+        """
+        verdict = self.run_once(scenario, schedule)
+        tried = 1
+        if not verdict.ok and (like is None or self.same_bug(like, verdict)):
+            self.seen_failure = True
+            return verdict, schedule, tried
+        for found in self._others(scenario, seed):
+            tried += 1
+            if found.ok or (like is not None and not self.same_bug(like, found)):
+                continue
+            self.seen_failure = True
+            return found, from_log(found.execution.decisions), tried
+        return verdict, schedule, tried
+
+    def minimise(self, scenario: Scenario, verdict: Verdict, schedule: Preemptions
+                 ) -> tuple[Verdict, Preemptions]:
+        """Fewest decisions, then fewest preemptions, for the same bug."""
+        def fails(trial: Preemptions) -> Preemptions | None:
+            v = self.run_once(scenario, trial)
+            return from_log(v.execution.decisions) if self.same_bug(verdict, v) else None
+
+        schedule = minimize(fails, schedule)
+        best = self.run_once(scenario, schedule)
+        if not self.same_bug(verdict, best):  # cannot happen: runs replay
+            best, schedule = verdict, from_log(verdict.execution.decisions)
+        k = cost(best.execution)
+        if k > 0:
+            for v in self._bounded(scenario, k - 1, FEWER_RUNS):
+                if self.same_bug(verdict, v):  # fewest first: this is the fewest
+                    return v, from_log(v.execution.decisions)
+        return best, schedule
+
+    def simplify(self, scenario: Scenario, verdict: Verdict, schedule: Preemptions,
+                 seed: int) -> tuple[Scenario, Verdict, Preemptions]:
+        """Try shapes Hypothesis cannot reach by deleting (see the module
+        docstring); keep any that fails the same way and ranks smaller."""
+        def rank(v: Verdict, sc: Scenario) -> tuple[int, int, int]:
+            return (*sc.size, cost(v.execution))
+
+        improved = True
+        while improved:
+            improved = False
+            for candidate in _reshaped(scenario):
+                v, sched, _ = self.explore(candidate, Preemptions(), seed, like=verdict)
+                if not self.same_bug(verdict, v):
+                    continue
+                v, sched = self.minimise(candidate, v, sched)
+                if rank(v, candidate) < rank(verdict, scenario):
+                    scenario, verdict, schedule, improved = candidate, v, sched, True
+                    break
+        return scenario, verdict, schedule
+
+    def example(self, scenario: Scenario, schedule: Preemptions, seed: int, *, final: bool
+                ) -> tuple[Scenario, Verdict, Preemptions, int]:
+        """One Hypothesis example: search, and for the final one, shrink."""
+        verdict, schedule, tried = self.explore(scenario, schedule, seed)
+        if not verdict.ok and final:
+            verdict, schedule = self.minimise(scenario, verdict, schedule)
+            scenario, verdict, schedule = self.simplify(scenario, verdict, schedule, seed)
+        return scenario, verdict, schedule, tried
+
+
+def _reshaped(scenario: Scenario) -> Iterator[Scenario]:
+    """A worker's last step moved to the suffix, or its first to the prefix;
+    a one-step worker moves out whole (while another worker is left)."""
+    plans = scenario.workers
+    for w, plan in enumerate(plans):
+        first, last = plan.steps[0], plan.steps[-1]
+        if len(plan.steps) >= 2:
+            rest = list(plans)
+            rest[w] = WorkerPlan(plan.kind, plan.steps[:-1])
+            yield Scenario(scenario.prefix, tuple(rest), (last, *scenario.suffix))
+            rest[w] = WorkerPlan(plan.kind, plan.steps[1:])
+            yield Scenario((*scenario.prefix, first), tuple(rest), scenario.suffix)
+        elif len(plans) >= 2:
+            rest = [p for i, p in enumerate(plans) if i != w]
+            yield Scenario(scenario.prefix, tuple(rest), (last, *scenario.suffix))
+            yield Scenario((*scenario.prefix, first), tuple(rest), scenario.suffix)

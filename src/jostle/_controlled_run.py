@@ -32,6 +32,7 @@ import _thread
 import asyncio
 import asyncio.events as asyncio_events
 import inspect
+import random
 from collections.abc import Callable, Coroutine, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -58,6 +59,7 @@ from ._history import (
     now,
     outcome_of,
 )
+from ._nondeterminism import FIXED_RANDOM_STATE
 from ._processes import ProcessJob, ProcessWorker
 from ._scenario import Scenario, Step
 from ._scheduler import ControlledScheduler
@@ -258,6 +260,9 @@ class ControlledExecution:
         session.begin(self.watch)
         session.tmap.bind(main)
         self.ctl.hold(main)
+        # What the user's code draws from the global generator depends on the
+        # schedule alone (the session restores the caller's state).
+        random.setstate(FIXED_RANDOM_STATE)
         main.busy = True
         try:
             try:

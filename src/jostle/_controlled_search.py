@@ -27,13 +27,17 @@ small counterexample:
   observer such as ``count()`` needs one preemption fewer there) and its
   first step moved to the prefix (an order bug needs no preemption then).
 
-All of it is deterministic: controlled runs replay exactly.
+All of it relies on controlled runs replaying exactly, which is checked:
+the final schedule is run :data:`REPLAYS` more times, and a run that differs
+(decisions or outcomes) is reported as uncontrolled nondeterminism, with
+the first difference, next to whatever the run itself noted
+(``_nondeterminism``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Literal
 
@@ -55,6 +59,8 @@ FEWER_RUNS = 2_000
 SMALL_RUNS = 300
 #: A scenario with at most this many parallel operations counts as small.
 SMALL_OPS = 4
+#: Extra runs of the final schedule that check it replays.
+REPLAYS = 2
 
 
 def cost(execution: Execution) -> int:
@@ -196,7 +202,49 @@ class Search:
         if not verdict.ok and final:
             verdict, schedule = self.minimise(scenario, verdict, schedule)
             scenario, verdict, schedule = self.simplify(scenario, verdict, schedule, seed)
+            verdict = self.check_replay(scenario, verdict, schedule)
         return scenario, verdict, schedule, tried
+
+    def check_replay(self, scenario: Scenario, verdict: Verdict, schedule: Preemptions
+                     ) -> Verdict:
+        """``verdict`` with a warning if ``schedule`` does not replay the same
+        run :data:`REPLAYS` times over."""
+        want = _fingerprint(verdict.execution)
+        for n in range(1, REPLAYS + 1):
+            got = _fingerprint(self.run_once(scenario, schedule).execution)
+            if got != want:
+                diff = _first_difference(want, got)
+                warning = (f"uncontrolled nondeterminism: replaying this schedule gave a "
+                           f"different run (replay {n} of {REPLAYS}; {diff}); something the "
+                           "run depends on is outside jostle's control")
+                execution = replace(verdict.execution,
+                                    warnings=(*verdict.execution.warnings, warning))
+                return replace(verdict, execution=execution)
+        return verdict
+
+
+_Fingerprint = tuple[tuple[tuple[int, str, int, int], ...], tuple[tuple[int, int, str], ...]]
+
+
+def _fingerprint(execution: Execution) -> _Fingerprint:
+    """What must be equal between two runs of one schedule: the decisions and
+    every operation's outcome, by scenario index."""
+    decisions = tuple((d.step, d.kind, d.source, d.target) for d in execution.decisions)
+    outcomes = tuple(sorted((r.index, r.worker, r.outcome_repr()) for r in execution.history.ops))
+    return decisions, outcomes
+
+
+def _first_difference(want: _Fingerprint, got: _Fingerprint) -> str:
+    for a, b in zip(want[0], got[0], strict=False):
+        if a != b:
+            return f"first different decision at step {a[0]}: {a[1]} {a[2]}->{a[3]} then, " \
+                   f"{b[1]} {b[2]}->{b[3]} now"
+    if len(want[0]) != len(got[0]):
+        return f"{len(want[0])} decisions then, {len(got[0])} now"
+    for a2, b2 in zip(want[1], got[1], strict=False):
+        if a2 != b2:
+            return f"operation {a2[0]} of worker {a2[1]} gave {a2[2]} then, {b2[2]} now"
+    return f"{len(want[1])} operations then, {len(got[1])} now"
 
 
 def _reshaped(scenario: Scenario) -> Iterator[Scenario]:

@@ -44,6 +44,7 @@ from __future__ import annotations
 import _thread
 import gc
 import os
+import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -362,6 +363,10 @@ class Session:
         try:
             saved = _pin(self.driver.cpu)
             self._undo.append(lambda: _unpin(saved))
+            # Each execution resets the global generator (replay); the
+            # caller gets its own state back.
+            random_state = random.getstate()
+            self._undo.append(lambda: random.setstate(random_state))
             if gc.isenabled():
                 gc.disable()
                 self._undo.append(_enable_gc)

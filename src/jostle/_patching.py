@@ -40,7 +40,15 @@ from ._cooperative import (
     lockf,
 )
 from ._errors import JostleError
-from ._nondeterminism import thread_start
+from ._nondeterminism import (
+    _real_clock_gettime,
+    _real_clock_gettime_ns,
+    _real_urandom,
+    clock_gettime,
+    clock_gettime_ns,
+    thread_start,
+    urandom,
+)
 from ._virtual_time import (
     monotonic,
     monotonic_ns,
@@ -191,6 +199,13 @@ def patched(controller: Controller,
         for mod, attr, replacement in _user_aliases():
             put(mod, attr, replacement)
         put(threading.Thread, "start", thread_start)
+        put(os, "urandom", urandom)
+        random_mod = sys.modules.get("random")
+        if random_mod is not None and getattr(random_mod, "_urandom", None) is _real_urandom:
+            put(random_mod, "_urandom", urandom)  # SystemRandom's copy
+        if _real_clock_gettime is not None and _real_clock_gettime_ns is not None:
+            put(time, "clock_gettime", clock_gettime)
+            put(time, "clock_gettime_ns", clock_gettime_ns)
         if _fcntl is not None:
             put(_fcntl, "flock", flock)
             put(_fcntl, "lockf", lockf)

@@ -403,7 +403,8 @@ def test_a_thread_started_by_an_operation_is_noted_and_does_not_wedge(pool):
     assert run.failure is None and results == {0: ("ok", [1]), 1: ("ok", 2)}
     (note,) = run.notes
     line = _line(sys.modules[__name__], "t.start()  # the uncontrolled thread")
-    assert note.startswith(f"uncontrolled nondeterminism: worker 1 started thread 'helper' at test_controlled_threads.py:{line}")
+    assert note.startswith("uncontrolled nondeterminism: worker 1 started thread 'helper' "
+                           f"at test_controlled_threads.py:{line}")
 
 
 def test_a_failing_setup_runs_nothing_and_keeps_the_threads():

@@ -216,6 +216,17 @@ def _saved_examples(test: Any, database: Any) -> int:
         return 0
 
 
+def _seeded(test: Callable[[], None], seed: int) -> Callable[[], None]:
+    """``test`` with its Hypothesis seed set, the database left on.
+
+    ``hypothesis.seed`` also sets ``database=None`` (a seeded run is meant to
+    reproduce, not to record), which would make every campaign forget its
+    findings; the attribute it sets is the one Hypothesis reads.
+    """
+    test._hypothesis_internal_use_seed = seed  # type: ignore[attr-defined]
+    return test
+
+
 def run_test(test: Callable[[], None], watch: TestWatch, *,
              options: Mapping[str, Any], settings: hsettings, seed_base: object,
              seed_parts: tuple[object, ...] = (), budget: float | None = None,
@@ -235,8 +246,6 @@ def run_test(test: Callable[[], None], watch: TestWatch, *,
             backstop), whatever the budget.
         grace: seconds after the budget a round may go on shrinking.
     """
-    from hypothesis import seed as hseed
-
     from ._repro import spec_of
     from ._runner import _add_note, concurrent_test
 
@@ -254,7 +263,7 @@ def run_test(test: Callable[[], None], watch: TestWatch, *,
             round_seed = derive_seed(seed_base, *seed_parts, outcome.rounds)
             watch.context["seed"] = round_seed
             watch.context.setdefault("first_seed", round_seed)
-            fn = hseed(round_seed)(concurrent_test(spec, **options, settings=settings))
+            fn = _seeded(concurrent_test(spec, **options, settings=settings), round_seed)
             watch.round_examples, watch.shrinking = 0, False
             watch.round_saved = _saved_examples(fn, settings.database)
             outcome.rounds += 1

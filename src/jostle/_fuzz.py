@@ -106,9 +106,31 @@ def _stamp() -> str:
 # The parent
 
 
+class _StopRequest:
+    """A signal handler that only records the request: the parent then stops
+    the workers and still writes the report (tox sends SIGINT, then SIGTERM)."""
+
+    requested = False
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        self.requested = True
+
+
 def run_campaign(*, paths: Sequence[str], resolved: Any, jobs: int | None,
                  fail_on_finding: bool, progress: str = "auto") -> int:
     """Run the campaign; returns the exit status (see ``jostle fuzz --help``)."""
+    stop = _StopRequest()
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return _run_campaign(stop, paths=paths, resolved=resolved, jobs=jobs,
+                             fail_on_finding=fail_on_finding, progress=progress)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _run_campaign(stop: _StopRequest, *, paths: Sequence[str], resolved: Any,
+                  jobs: int | None, fail_on_finding: bool, progress: str) -> int:
     from ._database import describe, example_database
     from ._errors import SpecError
     from ._findings import FailureStore
@@ -136,30 +158,29 @@ def run_campaign(*, paths: Sequence[str], resolved: Any, jobs: int | None,
     run_id = uuid.uuid4().hex[:12]
     ids = [t[0] for t in tests]
     shares = [ids[i::n] for i in range(n)]
-    print(f"jostle fuzz: {len(tests)} test(s) on {n} worker(s), {budget:g} s budget, "
-          f"profile {choose(profile)}, database "
-          f"{describe(resolved['database'], shared_writable=profile != 'default')}", flush=True)
-    display = make_display(ids, budget=budget, mode=progress)
-    workers = [_Worker.start(i, share, paths, resolved, profile, run_id, budget, directory,
-                             campaign_dir) for i, share in enumerate(shares)]
-    interrupted = False
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    workers: list[_Worker] = []
     t0 = time.monotonic()
     try:
+        print(f"jostle fuzz: {len(tests)} test(s) on {n} worker(s), {budget:g} s budget, "
+              f"profile {choose(profile)}, database "
+              f"{describe(resolved['database'], shared_writable=profile != 'default')}",
+              flush=True)
+        display = make_display(ids, budget=budget, mode=progress)
+        for i, share in enumerate(shares):
+            if not stop.requested:
+                workers.append(_Worker.start(i, share, paths, resolved, profile, run_id, budget,
+                                             directory, campaign_dir))
         with display:
-            try:
-                _pump(workers, display, until=None)
-            except KeyboardInterrupt:
-                interrupted = True
+            _pump(workers, display, stop=stop)
+            if stop.requested:
                 display.note("stopping: waiting for the workers' last numbers ...")
                 for w in workers:
                     w.stop()
-                with contextlib.suppress(KeyboardInterrupt):
-                    _pump(workers, display, until=time.monotonic() + _STOP_WAIT)
+                _pump(workers, display, until=time.monotonic() + _STOP_WAIT)
     finally:
-        signal.signal(signal.SIGTERM, previous)
         for w in workers:
             w.kill()
+    interrupted = stop.requested
     elapsed = time.monotonic() - t0
     report = _campaign_report(display, started=started, elapsed=elapsed, budget=budget,
                               interrupted=interrupted, profile=profile, run_id=run_id,
@@ -176,6 +197,8 @@ def run_campaign(*, paths: Sequence[str], resolved: Any, jobs: int | None,
 
 def _raise_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
+
+
 
 
 class _Worker:
@@ -243,7 +266,8 @@ class _Worker:
             self.events.close()
 
 
-def _pump(workers: list[_Worker], display: Any, *, until: float | None) -> None:
+def _pump(workers: list[_Worker], display: Any, *, until: float | None = None,
+          stop: _StopRequest | None = None) -> None:
     import selectors
 
     sel = selectors.DefaultSelector()
@@ -251,6 +275,8 @@ def _pump(workers: list[_Worker], display: Any, *, until: float | None) -> None:
         if not w.done:
             sel.register(w.events, selectors.EVENT_READ, w)
     while any(not w.done for w in workers):
+        if stop is not None and stop.requested:
+            break
         timeout = 0.25
         if until is not None:
             timeout = min(timeout, until - time.monotonic())

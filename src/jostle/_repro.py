@@ -48,7 +48,7 @@ def spec_of(test: Callable[..., Any]) -> Spec:
         >>> import jostle
         >>> from hypothesis import strategies as st
         >>> def add(s, x): s.add(x)
-        >>> spec = jostle.spec(set, jostle.operation(add, st.integers()))
+        >>> spec = jostle.spec(set, jostle.operation(add, st.integers()), model=None)
         >>> jostle.spec_of(jostle.concurrent_test(spec)) is spec
         True
     """

@@ -209,9 +209,9 @@ def _preemptions(execution: Execution, events: list[tuple[int, int, int]],
             out.append(f"<path d='M{px - 7},{py - 1} L{px + 7},{py - 1} L{px},{py + 10} Z' "
                        "fill='#7d3c98'/>")
             if label:
-                out.append(f"<text x='{px}' y='{py + 40}' fill='#7d3c98' font-size='10' "
-                           f"text-anchor='middle'>{_esc(_fit('preempted at ' + label, _SLOT))}"
-                           "</text>")
+                short = label.rsplit("/", 1)[-1]
+                out.append(f"<text x='{px - 8}' y='{py + 40}' fill='#7d3c98' font-size='10'>"
+                           f"{_esc(_fit('preempted at ' + short, _SLOT * 1.9))}</text>")
             out.append("</g>")
         if kind == 0:
             open_ops[rec.worker] = index

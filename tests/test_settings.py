@@ -87,3 +87,16 @@ def test_unreachable_redis_is_an_error_naming_the_setting() -> None:
     pytest.importorskip("redis")
     with pytest.raises(jostle.SpecError, match=r"cannot reach.*env JOSTLE_DATABASE.*fix"):
         example_database("redis://127.0.0.1:1/0", shared_writable=True)
+
+
+def test_choices_match_concurrent_test() -> None:
+    """The settings offer exactly the modes, models and strategies concurrent_test takes."""
+    from jostle import _runner
+    from jostle._settings import BY_NAME
+
+    for name, allowed in (("mode", _runner.MODES), ("preemption_model", _runner.MODELS),
+                          ("strategy", _runner.STRATEGIES)):
+        for value in allowed:
+            assert BY_NAME[name].parse(value, "test") == value
+        with pytest.raises(jostle.SpecError):
+            BY_NAME[name].parse("nonsense", "test")

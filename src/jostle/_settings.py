@@ -174,8 +174,9 @@ SETTINGS: tuple[Setting, ...] = (
             _choice("mode", ("stress", "controlled")), option=True),
     Setting("preemption_model", "gil or opcode (controlled), for tests that do not choose",
             _choice("preemption_model", ("gil", "opcode")), option=True),
-    Setting("strategy", "random or pct (controlled), for tests that do not choose",
-            _choice("strategy", ("random", "pct")), option=True),
+    Setting("strategy", "random, pct, pos or exhaustive (controlled), for tests that do not "
+                        "choose",
+            _choice("strategy", ("random", "pct", "pos", "exhaustive")), option=True),
     Setting("timeout", "watchdog deadline per execution, in seconds",
             _positive_seconds("timeout"), option=True),
     Setting("budget", "time per jostle test: runs fresh Hypothesis rounds until it is spent "

@@ -28,7 +28,7 @@ from ._spec import Spec
 
 __all__ = ["STRESS_RUNS", "repro_script", "spec_of"]
 
-STRESS_RUNS = 200
+STRESS_RUNS = 2000
 
 
 def spec_of(test: Callable[..., Any]) -> Spec:

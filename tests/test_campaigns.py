@@ -177,7 +177,8 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
     port = _free_port()
     proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                              "--appendonly", "no", "--dir", str(tmp_path)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            bufsize=0)  # unbuffered: select() must see every line
     assert proc.stdout is not None
     try:
         # Wait for the server's own "ready" line: no sleeping, bounded by select.

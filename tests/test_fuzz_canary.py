@@ -33,9 +33,10 @@ def test_fixed_session_registry_passes() -> None:
 
 
 @pytest.mark.slow
-def test_cli_campaign_reports_the_canary() -> None:
+def test_cli_campaign_reports_the_canary(tmp_path: Path) -> None:
     """`jostle fuzz` over the session campaign prints the finding and its scenario."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "JOSTLE_DIR": str(tmp_path / "j"),
+           "HYPOTHESIS_STORAGE_DIRECTORY": str(tmp_path / "h")}
     out = subprocess.run(
         [sys.executable, "-m", "jostle._cli", "fuzz", str(ROOT / "fuzz" / "campaign_examples.py"),
          "--budget", "4", "--max-examples", "50"],

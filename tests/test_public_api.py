@@ -5,8 +5,10 @@ from __future__ import annotations
 import doctest
 import inspect
 
+import pytest
+
 import jostle
-from jostle import _engine, _machine, _runner, _scenario, _spec
+from jostle import _engine, _machine, _repro, _runner, _scenario, _spec
 
 
 def test_every_public_name_is_exported_once_and_exists() -> None:
@@ -34,7 +36,7 @@ def test_public_objects_live_in_private_modules() -> None:
 
 def test_docstring_examples_run() -> None:
     """The examples in the public docstrings are correct code."""
-    for module in (_spec, _scenario, _engine, _runner, _machine):
+    for module in (_spec, _scenario, _engine, _runner, _machine, _repro):
         failed, _ = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
         assert failed == 0, module.__name__
 
@@ -47,3 +49,9 @@ def test_errors_catchable_as_builtins() -> None:
                     jostle.UnexpectedException, jostle.WorkerCrashed):
         assert issubclass(failure, AssertionError)
         assert issubclass(failure, jostle.JostleError)
+
+
+def test_spec_of_names_what_it_needs() -> None:
+    """spec_of refuses anything concurrent_test did not make, saying what to pass."""
+    with pytest.raises(jostle.SpecTypeError, match=r"made by jostle\.concurrent_test"):
+        jostle.spec_of(print)

@@ -61,6 +61,9 @@ from ._machine import (
 from ._report import (
     format_timeline as format_timeline,
 )
+from ._repro import (
+    spec_of as spec_of,
+)
 from ._runner import (
     concurrent_test as concurrent_test,
     replay as replay,
@@ -152,5 +155,6 @@ __all__ = [
     "run",
     "scenarios",
     "spec",
+    "spec_of",
     "sync_point",
 ]

@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from . import _observe
 from ._errors import (
     ConcurrencyFailure,
     Deadlock,
@@ -221,4 +222,6 @@ def judge(spec: Spec, execution: Execution, *, linearizability: bool = True) -> 
                 "linearizability", f"not linearizable: {what}",
                 result.explain(history), None,
             ))
-    return Verdict(execution, tuple(findings), result)
+    verdict = Verdict(execution, tuple(findings), result)
+    _observe.judged(verdict)
+    return verdict

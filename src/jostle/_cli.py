@@ -1,131 +1,143 @@
-"""The ``jostle`` command.
+"""The ``jostle`` command: one function pair per subcommand, one table.
 
-``jostle fuzz [PATH ...]`` runs every jostle test found in the Python files
-under the paths (default ``fuzz/``) for a time budget, prints progress, and
-prints each finding with its minimal scenario.  Findings are the output of a
-fuzz run, so the exit status is 0 unless ``--fail-on-finding`` is given (for
-CI) or the run itself broke (2).
+* ``jostle fuzz [PATH ...] --budget 8h``: run every jostle test found in the
+  Python files under the paths (default ``fuzz/``) on all cores for a time
+  budget, with live progress; each finding gets a folder under
+  ``.jostle/failures/`` and the run ends with a campaign report.  Findings
+  are the output of a fuzz run, so the exit status is 0 unless
+  ``--fail-on-finding`` is given (1), the run broke (2) or was interrupted
+  (130).
+* ``jostle replay ID|PATH``: rerun one finding's ``repro.py`` in a fresh
+  interpreter; its exit status is the repro's.
+* ``jostle report``: list every finding as a table and write the index page.
+
+Each subcommand is an ``(add_arguments, run)`` pair in :data:`COMMANDS`; a
+new one is a new entry.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
+import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
-__all__ = ["main"]
-
-
-def _python_files(paths: Sequence[str]) -> Iterator[str]:
-    for path in paths:
-        if os.path.isfile(path):
-            yield path
-            continue
-        if not os.path.isdir(path):
-            raise SystemExit(f"jostle: no such file or folder: {path!r}")
-        for root, dirs, files in os.walk(path):
-            dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
-            for f in sorted(files):
-                if f.endswith(".py") and not f.startswith("_"):
-                    yield os.path.join(root, f)
+__all__ = ["COMMANDS", "main"]
 
 
-def _load(path: str) -> Any:
-    folder = os.path.dirname(os.path.abspath(path))
-    if folder not in sys.path:
-        sys.path.insert(0, folder)  # process workers import ops by module name
-    name = os.path.splitext(os.path.basename(path))[0]
-    loaded = sys.modules.get(name)
-    if loaded is not None and os.path.abspath(getattr(loaded, "__file__", "") or "") == (
-            os.path.abspath(path)):
-        return loaded  # imported already by another campaign: one module object
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise SystemExit(f"jostle: cannot import {path!r}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+def _directory(args: argparse.Namespace) -> Path:
+    return Path(args.dir or os.environ.get("JOSTLE_DIR") or ".jostle")
 
 
-def _tests(paths: Sequence[str]) -> list[tuple[str, Callable[[], None]]]:
-    found = []
-    for path in _python_files(paths):
-        module = _load(path)
-        for attr, value in sorted(vars(module).items()):
-            if callable(value) and getattr(value, "_jostle_spec", None) is not None:
-                found.append((f"{path}::{attr}", value))
-    return found
+# --- jostle fuzz -------------------------------------------------------------
+
+def _fuzz_arguments(parser: argparse.ArgumentParser) -> None:
+    from ._settings import SETTINGS
+
+    parser.add_argument("paths", nargs="*", default=["fuzz"],
+                        help="files or folders (default fuzz/)")
+    for s in SETTINGS:
+        default = {"budget": " (default 60 s)", "profile": " (default fuzz)"}.get(s.name, "")
+        parser.add_argument(s.cli_flag, dest=s.name, default=None,
+                            help=f"{s.help}{default} [env {s.env}]")
+    parser.add_argument("--jobs", "-j", type=int, default=None,
+                        help="worker processes (default: one per core, at most one per test)")
+    parser.add_argument("--fail-on-finding", action="store_true",
+                        help="exit with status 1 when anything was found")
+    parser.add_argument("--progress", choices=("auto", "rich", "plain"), default="auto",
+                        help="live table on a terminal (auto), always, or plain lines")
 
 
 def _fuzz(args: argparse.Namespace) -> int:
-    from hypothesis import settings
+    from ._errors import SpecError
+    from ._fuzz import run_campaign
+    from ._settings import SETTINGS, from_environ, resolve
 
-    from ._engine import get_engine
-    from ._errors import ConcurrencyFailure
-    from ._runner import concurrent_test
-
-    tests = _tests(args.paths)
-    if not tests:
-        print(f"jostle: no jostle tests found under {', '.join(args.paths)}")
+    flags = {s.name: getattr(args, s.name) for s in SETTINGS}
+    try:
+        resolved = resolve([from_environ(), (lambda s: f"command line {s.cli_flag}", flags)])
+    except SpecError as exc:
+        print(str(exc), file=sys.stderr)
         return 2
-    engine = get_engine()
-    per_test = args.budget / len(tests)
-    print(f"jostle fuzz: {len(tests)} test(s), {args.budget:g} s budget "
-          f"({per_test:.1f} s each)", flush=True)
-    findings: list[tuple[str, ConcurrencyFailure]] = []
-    for test_id, test in tests:
-        start, runs0 = time.monotonic(), engine.executions
-        found: ConcurrencyFailure | None = None
-        spec = test._jostle_spec  # type: ignore[attr-defined]
-        options = dict(test._jostle_options)  # type: ignore[attr-defined]
-        base = options.pop("settings") or settings()
-        while time.monotonic() - start < per_test and found is None:
-            fn = concurrent_test(spec, **options, settings=settings(
-                base, max_examples=args.max_examples, database=None, derandomize=False))
-            try:
-                fn()
-            except ConcurrencyFailure as exc:
-                found = exc
-            except Exception as exc:
-                # Hypothesis groups distinct failures of one test; keep them all.
-                inner = [e for e in getattr(exc, "exceptions", ())
-                         if isinstance(e, ConcurrencyFailure)]
-                if not inner:
-                    raise
-                found = inner[0]
-                findings.extend((test_id, e) for e in inner[1:])
-        took = time.monotonic() - start
-        execs = engine.executions - runs0
-        status = f"FOUND {type(found).__name__}" if found else "ok"
-        print(f"  {test_id:<60} {execs:>7} executions {execs / max(took, 1e-9):8.0f}/s  "
-              f"{took:6.1f} s  {status}", flush=True)
-        if found is not None:
-            findings.append((test_id, found))
-    for test_id, failure in findings:
-        print(f"\n=== {test_id}: {type(failure).__name__} ===\n{failure}")
-    print(f"\njostle fuzz: {len(findings)} finding(s) in {len(tests)} test(s)")
-    return 1 if findings and args.fail_on_finding else 0
+    return run_campaign(paths=args.paths, resolved=resolved, jobs=args.jobs,
+                        fail_on_finding=args.fail_on_finding, progress=args.progress)
+
+
+# --- jostle replay -----------------------------------------------------------
+
+def _replay_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("finding", help="a failure id (or its first digits), or the path of "
+                                        "its folder, repro.py or report.json")
+    parser.add_argument("repro_args", nargs="*",
+                        help="passed to repro.py (a stress repro takes the number of runs)")
+    parser.add_argument("--dir", default=None, help="the jostle folder (default .jostle)")
+
+
+def _find_repro(finding: str, directory: Path) -> Path:
+    path = Path(finding)
+    if path.is_dir():
+        path = path / "repro.py"
+    elif path.name == "report.json":
+        path = path.with_name("repro.py")
+    if path.is_file():
+        return path
+    failures = directory / "failures"
+    matches = sorted(p for p in failures.glob(f"{finding}*") if p.is_dir()) if (
+        failures.is_dir() and finding) else []
+    if len(matches) == 1:
+        return matches[0] / "repro.py"
+    if len(matches) > 1:
+        raise SystemExit(f"jostle replay: {finding!r} matches {len(matches)} findings "
+                         f"({', '.join(p.name for p in matches)}); give more digits")
+    raise SystemExit(f"jostle replay: no finding {finding!r} in {failures} (and no such path); "
+                     "`jostle report` lists them")
+
+
+def _replay(args: argparse.Namespace) -> int:
+    repro = _find_repro(args.finding, _directory(args))
+    print(f"jostle replay: python {repro}", flush=True)
+    return subprocess.call([sys.executable, str(repro), *args.repro_args])
+
+
+# --- jostle report -----------------------------------------------------------
+
+def _report_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dir", default=None, help="the jostle folder (default .jostle)")
+
+
+def _report(args: argparse.Namespace) -> int:
+    from ._findings import FailureStore
+    from ._index import findings_table, write_index
+
+    store = FailureStore(_directory(args))
+    print(findings_table(store))
+    print(f"\nindex page: {write_index(store)}")
+    return 0
+
+
+Command = tuple[str, Callable[[argparse.ArgumentParser], None],
+                Callable[[argparse.Namespace], int]]
+
+#: ``name -> (help, add_arguments, run)``.
+COMMANDS: dict[str, Command] = {
+    "fuzz": ("run jostle tests on all cores for a time budget; write each finding's folder",
+             _fuzz_arguments, _fuzz),
+    "replay": ("rerun one finding's repro.py", _replay_arguments, _replay),
+    "report": ("list all findings and write the index page", _report_arguments, _report),
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``jostle`` console script."""
     parser = argparse.ArgumentParser(prog="jostle", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    fuzz = sub.add_parser("fuzz", help="run jostle tests for a time budget and print findings")
-    fuzz.add_argument("paths", nargs="*", default=["fuzz"], help="files or folders (default fuzz/)")
-    fuzz.add_argument("--budget", type=float, default=60.0, help="seconds in all (default 60)")
-    fuzz.add_argument("--max-examples", type=int, default=100,
-                      help="Hypothesis examples per round (default 100)")
-    fuzz.add_argument("--fail-on-finding", action="store_true",
-                      help="exit with status 1 when anything was found")
+    for name, (help_text, add_arguments, _run) in COMMANDS.items():
+        add_arguments(sub.add_parser(name, help=help_text, description=help_text))
     args = parser.parse_args(argv)
     try:
-        return _fuzz(args)
+        return COMMANDS[args.command][2](args)
     except KeyboardInterrupt:
         print("\njostle: interrupted", file=sys.stderr)
         return 130

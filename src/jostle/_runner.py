@@ -17,15 +17,17 @@ unnecessary; stress mode is honest about it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Callable, Iterable
 from functools import partial
-from typing import Any, Literal
+from typing import Any, Literal, ParamSpec
 
 from hypothesis import HealthCheck, Phase, given, settings as hsettings, strategies as st
 from hypothesis.control import current_build_context
 
+from . import _observe
 from ._checker import Verdict, judge
 from ._controlled_search import Search
 from ._driver import DriverLost
@@ -65,6 +67,8 @@ def failure_for(verdict: Verdict, spec: Spec, *, attempt: str = "",
     failure.__cause__ = first.cause
     failure.verdict = verdict  # type: ignore[attr-defined]
     failure.schedule = schedule  # type: ignore[attr-defined]
+    failure.preemption_model = model  # type: ignore[attr-defined]
+    _observe.failed(failure)
     return failure
 
 
@@ -122,6 +126,22 @@ def _check_int(name: str, value: object, low: int) -> int:
     return value
 
 
+P = ParamSpec("P")
+
+
+def _remember_explicit(make: Callable[P, Callable[[], None]]) -> Callable[P, Callable[[], None]]:
+    """Record which options the caller wrote (``_jostle_explicit``): the pytest
+    plugin's settings (ini, env, command line) apply only to the others."""
+    @functools.wraps(make)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> Callable[[], None]:
+        test = make(*args, **kwargs)
+        test._jostle_explicit = frozenset(kwargs) - {"spec"}  # type: ignore[attr-defined]
+        return test
+
+    return wrapper
+
+
+@_remember_explicit
 def concurrent_test(
     spec: Spec,
     *,
@@ -240,11 +260,11 @@ def concurrent_test(
                                 max_preemptions=max_preemptions, inject=inject, kill=kill)
         given_test = given(strategy_of_scenarios,
                            preemptions(entities=max_workers + 1),
-                           st.integers(0, 2**32 - 1))(test)
+                           st.integers(0, 2**32 - 1))(_observe.per_example(test))
     else:
-        given_test = given(strategy_of_scenarios)(
+        given_test = given(strategy_of_scenarios)(_observe.per_example(
             _stress_test(spec, repeats=repeats, timeout=timeout,
-                         switch_interval=switch_interval))
+                         switch_interval=switch_interval)))
     ident = re.sub(r"\W", "_", spec.name)
     given_test.__name__ = given_test.__qualname__ = f"test_{ident}"
     wrapped = final_settings(given_test)
@@ -284,6 +304,7 @@ def _stress_test(spec: Spec, *, repeats: int, timeout: float,
             found, first_run = seen[key]
             if current_build_context().is_final:
                 hits = sum(not run_once(scenario).ok for _ in range(repeats))
+                found.reproduced = (hits, repeats)  # type: ignore[attr-defined]
                 _add_note(found,
                           f"jostle: this scenario failed on run {first_run} of {repeats} when "
                           f"found; re-run {repeats} more times, it failed {hits} time(s)")

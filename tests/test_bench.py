@@ -84,7 +84,7 @@ def self_check():
     return "ok"
 '''
 
-BUDGET = "0.5"  # the Fixed twin uses all of it, per tool
+BUDGET = "2"  # the Fixed twin uses all of it, per tool; less is flaky on a loaded machine
 
 
 @pytest.fixture(scope="module")

@@ -669,6 +669,7 @@ class ControlledExecution:
             hang_reason=self.hang_reason,
             warnings=warnings + notes,
             controlled=True,
+            steps=ctl.step,
             **extra,
         )
 

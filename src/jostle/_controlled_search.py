@@ -24,8 +24,13 @@ small counterexample:
   (within a bounded number of runs).
 * Shapes Hypothesis cannot reach by deleting are tried on the final
   example: a worker's last step moved to the sequential suffix (an
-  observer such as ``count()`` needs one preemption fewer there) and its
-  first step moved to the prefix (an order bug needs no preemption then).
+  observer such as ``count()`` needs one preemption fewer there), its
+  first step moved to the prefix (an order bug needs no preemption then),
+  a step split off into a worker of its own (three one-step workers are
+  simpler than two of two), and single steps dropped again after those
+  moves.  Smaller means fewer parallel operations, then fewer in the
+  busiest worker, then fewer workers, then fewer sequential steps; then
+  fewer preemptions, then fewer reorders.
 
 All of it relies on controlled runs replaying exactly, which is checked:
 the final schedule is run :data:`REPLAYS` more times, and a run that differs
@@ -46,7 +51,7 @@ from ._control import Strategy
 from ._engine import execute
 from ._execution import Execution
 from ._exhaustive import bounded_schedules
-from ._scenario import Scenario, WorkerPlan
+from ._scenario import Scenario, Step, WorkerPlan
 from ._scheduler import ControlledScheduler
 from ._spec import Spec
 from ._strategies import PCT, POS, Preemptions, RandomWalk, from_log, minimize
@@ -63,19 +68,43 @@ SMALL_OPS = 4
 REPLAYS = 2
 
 
-def cost(execution: Execution) -> int:
-    """The preemptions a controlled run forced: switches away from a runnable
-    entity, plus non-default picks (ready order, injected cancellations)."""
-    return sum(1 for d in execution.decisions if d.kind == "switch" or d.kind == "pick")
+def cost(execution: Execution) -> tuple[int, int]:
+    """What a controlled run forced, to minimise in this order: preemptions
+    (switches away from a runnable entity, injected cancellations and
+    kills), then reorders (another ready callback first)."""
+    preempt = reorder = 0
+    for d in execution.decisions:
+        if d.kind == "switch" or (d.kind == "pick" and d.label.startswith(("inject", "kill"))):
+            preempt += 1
+        elif d.kind == "pick":
+            reorder += 1
+    return preempt, reorder
 
 
-def _sampled(strategy: str, k: int, seed: int) -> Strategy:
-    """The ``k``-th extra schedule of an example whose seed is ``seed``."""
+def _size(scenario: Scenario) -> tuple[int, int, int, int]:
+    """Smaller is simpler: parallel operations in all, the most in one
+    worker, workers, then sequential steps."""
+    ops = [len(p.steps) for p in scenario.workers]
+    return sum(ops), max(ops, default=0), len(ops), len(scenario.prefix) + len(scenario.suffix)
+
+
+def _sampled(strategy: str, k: int, seed: int, steps: int) -> Strategy:
+    """The ``k``-th extra schedule of an example whose seed is ``seed``, for
+    a scenario whose runs make about ``steps`` decisions.
+
+    The parameters follow the run's length: PCT spreads its change points
+    over the decisions there are, and the random walk mixes switch
+    probabilities of about one and three per run (the best odds of landing
+    a single preemption anywhere: a needle 100 decisions in is found in a
+    few hundred runs) with fixed ones for shallow bugs.
+    """
+    steps = max(steps, 1)
     if strategy == "pct":
-        return PCT(seed + k, depth=2 + k % 2, max_steps=60)
+        return PCT(seed + k, depth=2 + k % 2, max_steps=steps)
     if strategy == "pos":
         return POS(seed + k)
-    return RandomWalk(seed + k, p=(0.05, 0.15, 0.3)[k % 3])
+    p = (1 / steps, 0.05, 3 / steps, 0.15, 0.3)[k % 5]
+    return RandomWalk(seed + k, p=min(max(p, 1 / steps), 0.5))
 
 
 def _small(scenario: Scenario) -> bool:
@@ -125,15 +154,16 @@ class Search:
         return (f.result for f in bounded_schedules(partial(self.run_once, scenario),
                                                     bound=bound, max_runs=runs))
 
-    def _others(self, scenario: Scenario, seed: int) -> Iterable[Verdict]:
-        """The example's schedules after the drawn one."""
+    def _others(self, scenario: Scenario, seed: int, steps: int) -> Iterable[Verdict]:
+        """The example's schedules after the drawn one (whose run made
+        ``steps`` decisions)."""
         if self.strategy == "exhaustive":
             yield from self._bounded(scenario, self.max_preemptions, self.schedules - 1)
             return
         if self.seen_failure and _small(scenario):
             yield from self._bounded(scenario, 2, SMALL_RUNS)
         for k in range(self.schedules - 1):
-            yield self.run_once(scenario, _sampled(self.strategy, k, seed))
+            yield self.run_once(scenario, _sampled(self.strategy, k, seed, steps))
 
     def explore(self, scenario: Scenario, schedule: Preemptions, seed: int, *,
                 like: Verdict | None = None) -> tuple[Verdict, Preemptions, int]:
@@ -149,7 +179,7 @@ class Search:
         if not verdict.ok and (like is None or self.same_bug(like, verdict)):
             self.seen_failure = True
             return verdict, schedule, tried
-        for found in self._others(scenario, seed):
+        for found in self._others(scenario, seed, verdict.execution.steps):
             tried += 1
             if found.ok or (like is not None and not self.same_bug(like, found)):
                 continue
@@ -168,29 +198,34 @@ class Search:
         best = self.run_once(scenario, schedule)
         if not self.same_bug(verdict, best):  # cannot happen: runs replay
             best, schedule = verdict, from_log(verdict.execution.decisions)
-        k = cost(best.execution)
-        if k > 0:
-            for v in self._bounded(scenario, k - 1, FEWER_RUNS):
-                if self.same_bug(verdict, v):  # fewest first: this is the fewest
-                    return v, from_log(v.execution.decisions)
+        best_cost = cost(best.execution)
+        total = sum(best_cost)
+        if total:
+            # Every schedule with at most as many forced choices, fewest
+            # first: keep the one with the fewest preemptions, then reorders.
+            for v in self._bounded(scenario, total, FEWER_RUNS):
+                if self.same_bug(verdict, v) and cost(v.execution) < best_cost:
+                    best, best_cost = v, cost(v.execution)
+                    schedule = from_log(v.execution.decisions)
+                    if best_cost == (0, 0):
+                        break
         return best, schedule
 
     def simplify(self, scenario: Scenario, verdict: Verdict, schedule: Preemptions,
                  seed: int) -> tuple[Scenario, Verdict, Preemptions]:
         """Try shapes Hypothesis cannot reach by deleting (see the module
-        docstring); keep any that fails the same way and ranks smaller."""
-        def rank(v: Verdict, sc: Scenario) -> tuple[int, int, int]:
-            return (*sc.size, cost(v.execution))
-
+        docstring), smallest first; keep the first that fails the same way,
+        and start again from it."""
         improved = True
         while improved:
             improved = False
-            for candidate in _reshaped(scenario):
-                v, sched, _ = self.explore(candidate, Preemptions(), seed, like=verdict)
-                if not self.same_bug(verdict, v):
+            here = _size(scenario)
+            for candidate in sorted(_reshaped(scenario), key=_size):
+                if _size(candidate) >= here:
                     continue
-                v, sched = self.minimise(candidate, v, sched)
-                if rank(v, candidate) < rank(verdict, scenario):
+                v, sched, _ = self.explore(candidate, Preemptions(), seed, like=verdict)
+                if self.same_bug(verdict, v):
+                    v, sched = self.minimise(candidate, v, sched)
                     scenario, verdict, schedule, improved = candidate, v, sched, True
                     break
         return scenario, verdict, schedule
@@ -248,18 +283,31 @@ def _first_difference(want: _Fingerprint, got: _Fingerprint) -> str:
 
 
 def _reshaped(scenario: Scenario) -> Iterator[Scenario]:
-    """A worker's last step moved to the suffix, or its first to the prefix;
-    a one-step worker moves out whole (while another worker is left)."""
-    plans = scenario.workers
+    """Scenarios one move away: a worker's last step to the suffix or its
+    first to the prefix (a one-step worker moves out whole while another is
+    left), a worker's last step split off into a worker of its own, or one
+    step dropped."""
+    plans, prefix, suffix = scenario.workers, scenario.prefix, scenario.suffix
+
+    def with_plans(new: list[WorkerPlan], pre: tuple[Step, ...] = prefix,
+                   suf: tuple[Step, ...] = suffix) -> Scenario:
+        return Scenario(pre, tuple(p for p in new if p.steps), suf)
+
     for w, plan in enumerate(plans):
         first, last = plan.steps[0], plan.steps[-1]
+        if len(plan.steps) == 1 and len(plans) < 2:
+            continue  # the last worker stays
+        rest = list(plans)
+        rest[w] = WorkerPlan(plan.kind, plan.steps[:-1])
+        yield with_plans(rest, suf=(last, *suffix))
         if len(plan.steps) >= 2:
-            rest = list(plans)
-            rest[w] = WorkerPlan(plan.kind, plan.steps[:-1])
-            yield Scenario(scenario.prefix, tuple(rest), (last, *scenario.suffix))
-            rest[w] = WorkerPlan(plan.kind, plan.steps[1:])
-            yield Scenario((*scenario.prefix, first), tuple(rest), scenario.suffix)
-        elif len(plans) >= 2:
-            rest = [p for i, p in enumerate(plans) if i != w]
-            yield Scenario(scenario.prefix, tuple(rest), (last, *scenario.suffix))
-            yield Scenario((*scenario.prefix, first), tuple(rest), scenario.suffix)
+            yield with_plans(rest)  # the last step dropped
+            yield with_plans([*rest, WorkerPlan(plan.kind, (last,))])  # split off
+        rest[w] = WorkerPlan(plan.kind, plan.steps[1:])
+        yield with_plans(rest, pre=(*prefix, first))
+        if len(plan.steps) >= 2:
+            yield with_plans(rest)  # the first step dropped
+    for i in range(len(prefix)):
+        yield Scenario(prefix[:i] + prefix[i + 1:], plans, suffix)
+    for i in range(len(suffix)):
+        yield Scenario(prefix, plans, suffix[:i] + suffix[i + 1:])

@@ -60,6 +60,8 @@ class Execution:
         controlled: whether a controlled scheduler ran it (its
             ``decisions`` replay it exactly; an empty log means no choice
             was ever made).
+        steps: decisions the controlled run made (points with two or more
+            options), logged or not.
     """
 
     scenario: Scenario
@@ -76,6 +78,7 @@ class Execution:
     hang_reason: str | None = None
     warnings: tuple[str, ...] = ()
     controlled: bool = False
+    steps: int = 0
 
     @property
     def preemptions(self) -> int | None:

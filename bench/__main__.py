@@ -55,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     findings.add_argument("--tool", action="append", required=True, choices=KNOWN,
                           metavar="TOOL",
                           help=f"a tool to measure (repeat for several): {', '.join(KNOWN)}; "
-                               "tools without an adapter here are skipped with a note")
+                               "a peer that is not installed is skipped with a note")
     findings.add_argument("--budget", type=_positive_seconds, required=True,
                           metavar="SECONDS", help="seconds per case, tool and variant")
     findings.add_argument("--seed", type=int, default=0, metavar="N",

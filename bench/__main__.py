@@ -7,8 +7,10 @@ Subcommands:
   own example rate, side by side (``_throughput``).
 * ``checker``: the linearizability checker's time and memory against history
   length and workers (``_checker``).
+* ``scaling``: fuzz-campaign executions/s under pytest ``-n 0`` and
+  ``-n auto`` (``_scaling``).
 
-``--quick`` on ``throughput`` and ``checker`` is for the tests: tiny sizes
+``--quick`` on ``throughput``, ``checker`` and ``scaling`` is for the tests: tiny sizes
 and times, numbers not worth reading.  It is left out of the help.
 
 ``_one`` is internal: it runs a single measurement in a child process for
@@ -43,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
         description="jostle's benchmark: finding power and speed, side by side with "
                     "what users use today.")
     sub = parser.add_subparsers(dest="command", required=True,
-                                metavar="{findings,throughput,checker}")
+                                metavar="{findings,throughput,checker,scaling}")
 
     findings = sub.add_parser(
         "findings", help="run every case with every tool, Buggy then Fixed",
@@ -83,6 +85,21 @@ def _parser() -> argparse.ArgumentParser:
                          help="skip (and count as skipped) histories longer than N")
     checker.add_argument("--quick", action="store_true", help=argparse.SUPPRESS)
 
+    scaling = sub.add_parser(
+        "scaling", help="fuzz-campaign executions/s with pytest -n 0 and -n auto",
+        description="Run the fuzz campaigns under pytest with -n 0 and with -n auto "
+                    "(pytest-xdist), each for --seconds of wall time, --repetitions times, "
+                    "alternating; every pytest process reports the executions its jostle "
+                    "engine made; print the median executions/s of each mode and their ratio.")
+    scaling.add_argument("--json", metavar="FILE", help="write the rates here")
+    scaling.add_argument("--seconds", type=_positive_seconds, default=20.0, metavar="S",
+                         help="wall seconds per run, startup included (default 20)")
+    scaling.add_argument("--repetitions", type=int, default=3, metavar="N",
+                         help="runs per mode; the median is reported (default 3)")
+    scaling.add_argument("--campaigns", default=None, metavar="DIR",
+                         help="the campaign folder (default fuzz/)")
+    scaling.add_argument("--quick", action="store_true", help=argparse.SUPPRESS)
+
     one = sub.add_parser("_one")  # internal: no help=, so it stays out of the listing
     one.add_argument("--case-dir", required=True)
     one.add_argument("--case", required=True)
@@ -109,6 +126,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             run_throughput(json_path=args.json, seconds=0.05, repetitions=1, warmup=0.0)
         else:
             run_throughput(json_path=args.json)
+        return 0
+    if args.command == "scaling":
+        from ._scaling import run_scaling
+
+        options = {} if args.campaigns is None else {"campaigns": args.campaigns}
+        if args.quick:
+            run_scaling(seconds=0.5, repetitions=1, json_path=args.json, **options)
+        else:
+            run_scaling(seconds=args.seconds, repetitions=args.repetitions, json_path=args.json,
+                        **options)
         return 0
     if args.command == "checker":
         from ._checker import SIZES, WORKERS, run_checker

@@ -63,7 +63,16 @@ def _header(meta: dict[str, Any] | None) -> str:
         f"(the `tox -e bench` default is 5 s), seed {meta['seed']}; case folders: "
         + ", ".join(f"`{d}`" for d in meta["case_dirs"]),
         f"- **Time taken**: {steps}",
+        *_load_line(meta.get("load_average")),
     ]) + "\n\n"
+
+
+def _load_line(load: dict[str, float | None] | None) -> list[str]:
+    if not load or load.get("max") is None:
+        return []
+    return [f"- **Load average** (1 min, sampled around each step): {load['min']:g} to "
+            f"{load['max']:g}; above the CPU count means other work shared the machine "
+            "and slowed every number here"]
 
 
 def _tools(rows: Sequence[dict[str, Any]]) -> list[str]:

@@ -52,12 +52,27 @@ def default_case_dirs(repo: Path = _REPO) -> list[Path]:
     return [c for c in candidates if (c / "__init__.py").is_file()]
 
 
+#: 1-minute load averages seen around each step: other work on the machine
+#: shows up in every number, so the page says how busy it was.
+_LOADS: list[float] = []
+
+
+def _load() -> None:
+    try:
+        _LOADS.append(round(os.getloadavg()[0], 2))
+    except OSError:  # not available on this platform
+        pass
+
+
 def _step(args: Sequence[str]) -> float:
     """Run ``python -m bench ARGS`` from the checkout; its wall seconds."""
     print(f"\n$ python -m bench {shlex.join(args)}", flush=True)
+    _load()
     start = time.monotonic()
     subprocess.run([sys.executable, "-m", "bench", *args], cwd=_REPO, check=True)
-    return round(time.monotonic() - start, 1)
+    took = round(time.monotonic() - start, 1)
+    _load()
+    return took
 
 
 def _findings(case_dirs: Sequence[Path], *, budget: float, seed: int, out: Path) -> float:
@@ -118,6 +133,7 @@ def _meta(*, budget: float, seed: int, case_dirs: Sequence[Path], command: str,
         "unavailable": {t: why for t in KNOWN if (why := unavailable(t)) is not None},
         "commit": _commit(),
         "steps": steps,
+        "load_average": {"min": min(_LOADS, default=None), "max": max(_LOADS, default=None)},
     }
 
 

@@ -52,7 +52,8 @@ def _canned() -> dict[str, Any]:
                  "budget": 5.0, "seed": 0, "case_dirs": ["cases"],
                  "machine": {"cpu": "a CPU", "cpus": 2, "os": "Linux"}, "python": "CPython 3",
                  "versions": {"jostle": "0.1.0"}, "unavailable": {"frontrun": "not installed"},
-                 "commit": "abc1234", "steps": {"findings": 1.0}},
+                 "commit": "abc1234", "steps": {"findings": 1.0},
+                 "load_average": {"min": 0.5, "max": 4.25}},
         "findings": {"rows": rows, "summary": summarize(rows, ["naive", "detangle"])},
         "throughput": {"controlled": {"threads_2x5": 100.0}, "uncontrolled": {"threads_2x5": 400.0},
                        "hypothesis_empty_rate": 1000.0, "jostle_examples_per_s": 50.0},
@@ -81,6 +82,7 @@ def test_report_page_has_every_table_from_the_json() -> None:
     """The page shows each tool's summary, skips as skipped, a false positive, and the ratios."""
     text = page_text(_canned(), {})
     assert "- **Findings budget**: 5 s per case" in text
+    assert "- **Load average** (1 min, sampled around each step): 0.5 to 4.25;" in text
     assert "| `naive` | 1/2 | 1 | 0.250 | 0% | 0 |" in text
     assert "| `detangle` | 1/1 | 0 | 0.010 | 100% | 1 |" in text
     assert "| `t01` | thread | 2x1 | 0.250 s, 3x40 | skipped |" in text

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ._measure import SKIPPED, is_minimal, is_skipped, largest
+from ._peers import SHAPE_ROUNDS, SHAPES
 from ._plots import KINDS
 from ._tools import stand_in_note
 
@@ -113,7 +114,25 @@ def _findings(findings: dict[str, Any], plots: dict[str, str],
            "`MINIMAL`.\n",
            "A tool that cannot express a case's kind is **skipped** on it: its rows say "
            "`skipped: <why>` and count nowhere in the summary (neither found nor missed), so "
-           "*found* is over the cases the tool ran.\n"]
+           "*found* is over the cases the tool ran.\n",
+           "How each tool is driven (no per-case code; details in each `bench/` module):\n",
+           "- `jostle-controlled`, `jostle-stress`: `jostle.concurrent_test(case.spec(...))` "
+           "with its defaults (up to 3 workers of 3 calls, Hypothesis drawing and shrinking "
+           "scenarios), in controlled mode with injected cancellations, or in stress mode.",
+           "- `naive`: what a careful user writes without jostle: random plans of 2-4 "
+           "workers of 1-200 calls, threads released together with a 1 µs switch interval, "
+           "`asyncio.gather`, a process pool; nothing is shrunk, so its counterexample is the "
+           "whole plan.",
+           "- `frontrun`, `detangle`: each explores the schedules of a scenario it is given "
+           "(frontrun: DPOR, preemption bound 2; detangle: 200 schedules of its default "
+           "portfolio, then shrinking), so they get scenarios in rounds, small first ("
+           + ", ".join(f"{w}x{k}" for w, k in SHAPES) + f", at most {SHAPE_ROUNDS} of each "
+           "shape, then random ones of the last), drawn from the case's operations, with "
+           "every observer operation called at quiescence.",
+           "- Every run of `naive`, `frontrun` and `detangle` is judged by the same code "
+           "(`bench/_judge.py`): a hang, an exception the case does not expect, the case's "
+           "invariant, and linearizability with jostle's public `check_linearizability` "
+           "against the case's model; a deadlock a peer reports by itself counts too.\n"]
     lines = []
     for tool in tools:
         s = summary.get(tool)

@@ -6,10 +6,11 @@ rerun one by one), then draws the plots and writes the page:
 
 1. ``findings``: every tool (jostle-controlled, jostle-stress, naive, and the
    peers when installed) on every case folder: ``../shared/bugzoo/cases``
-   beside the checkout and ``bench/cases`` in it, those that exist, or the
-   ``--cases`` given.  One ``findings`` run per folder (two case packages
-   with the same folder name cannot be imported into one process), merged
-   into one ``findings.json`` whose summary is recomputed over all rows.
+   beside the checkout and ``bench/cases`` in it (or the case packages in
+   ``bench/cases``), those that exist, or the ``--cases`` given.  One
+   ``findings`` run per folder (two case packages with the same folder name
+   cannot be imported into one process), merged into one ``findings.json``
+   whose summary is recomputed over all rows.
 2. ``throughput``, 3. ``checker``, 4. ``scaling``, at their defaults.
 
 Everything lands in ``docs/benchmark/``: one JSON per step, ``meta.json``
@@ -47,9 +48,20 @@ _PACKAGES = ("jostle", "hypothesis", "pytest", "pytest-xdist", "frontrun", "deta
 
 
 def default_case_dirs(repo: Path = _REPO) -> list[Path]:
-    """The case folders measured by default: those of these that exist."""
-    candidates = (repo.parent / "shared" / "bugzoo" / "cases", repo / "bench" / "cases")
-    return [c for c in candidates if (c / "__init__.py").is_file()]
+    """The case folders measured by default, those that exist:
+    ``../shared/bugzoo/cases``, then ``bench/cases`` if it is a case package,
+    else each case package directly inside it (``bench/cases/sctbench``)."""
+    found = []
+    bugzoo = repo.parent / "shared" / "bugzoo" / "cases"
+    if (bugzoo / "__init__.py").is_file():
+        found.append(bugzoo)
+    local = repo / "bench" / "cases"
+    if (local / "__init__.py").is_file():
+        found.append(local)
+    elif local.is_dir():
+        found.extend(sorted(d for d in local.iterdir()
+                            if (d / "__init__.py").is_file() and not d.name.startswith("_")))
+    return found
 
 
 #: 1-minute load averages seen around each step: other work on the machine

@@ -127,3 +127,20 @@ def test_report_writes_a_plot_per_step_and_links_them(tmp_path: Path) -> None:
     first = {p.name: p.read_bytes() for p in plots}
     render(data, page)
     assert {p.name: p.read_bytes() for p in plots} == first  # deterministic SVGs
+
+
+@pytest.mark.parametrize("nested", [False, True])
+def test_default_case_dirs_find_bugzoo_and_bench_cases(tmp_path: Path, nested: bool) -> None:
+    """bugzoo beside the checkout, then bench/cases, or the packages inside it."""
+    from bench._report import default_case_dirs
+
+    repo = tmp_path / "checkout"
+    assert default_case_dirs(repo) == []
+    bugzoo = tmp_path / "shared" / "bugzoo" / "cases"
+    local = repo / "bench" / "cases" / "sctbench" if nested else repo / "bench" / "cases"
+    for pkg in (bugzoo, local):
+        pkg.mkdir(parents=True)
+        (pkg / "__init__.py").write_text("")
+    (repo / "bench" / "cases" / "_private").mkdir()
+    (repo / "bench" / "cases" / "_private" / "__init__.py").write_text("")
+    assert default_case_dirs(repo) == [bugzoo, local]

@@ -185,11 +185,11 @@ def run_report(*, budget: float = DEFAULT_BUDGET, seed: int = 0,
     return page
 
 
-def render(data: Path, page: Path) -> list[Path]:
+def render(data: Path, page: Path, *, draw: bool = True) -> list[Path]:
     """Draw the plots of the JSON files in ``data`` and write ``page``.
 
     Steps whose JSON is missing are left out of the page with a note; plots
-    are left out, with a note, when matplotlib is not installed.
+    are left out when matplotlib is not installed, or ``draw`` is false.
 
     Returns:
         The plot files written.
@@ -201,7 +201,7 @@ def render(data: Path, page: Path) -> list[Path]:
         path = data / f"{name}.json"
         if path.is_file():
             loaded[name] = json.loads(path.read_text(encoding="utf-8"))
-    plots = _draw(loaded, data)
+    plots = _draw(loaded, data) if draw else {}
     page.write_text(page_text(loaded, {k: os.path.relpath(v, page.parent)
                                        for k, v in plots.items()}), encoding="utf-8")
     return list(plots.values())

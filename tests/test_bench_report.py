@@ -99,7 +99,7 @@ def test_report_leaves_out_a_missing_step(tmp_path: Path) -> None:
     canned = _canned()
     (tmp_path / "findings.json").write_text(json.dumps(canned["findings"]))
     page = tmp_path / "benchmark.md"
-    render(tmp_path, page)
+    assert render(tmp_path, page, draw=False) == []
     text = page.read_text()
     assert "## Finding power" in text
     assert "_Not measured in this run (no `scaling.json`)._" in text

@@ -12,7 +12,8 @@ checks: ``{"rows": [...], "summary": {...}}``.  Each row has exactly the keys
 ``case, kind, tool, variant, detected, seconds_to_first, executions,
 failure, shrunk, minimal``.  The summary has one entry per measured tool:
 
-* ``found``, ``total``: detected Buggy rows, and all Buggy rows;
+* ``found``, ``total``: detected Buggy rows, and all Buggy rows the tool
+  was run on;
 * ``false_positives``: detected Fixed rows;
 * ``median_seconds_to_first``: median over the detected Buggy rows
   (``null`` if none);
@@ -23,6 +24,15 @@ failure, shrunk, minimal``.  The summary has one entry per measured tool:
   as in ``[1, 2]``).  A detected row without a counterexample (``shrunk``
   is ``null``) counts as not minimal.  Preemptions are not compared: stress
   and naive runs do not count them.  ``null`` when nothing was detected.
+
+A tool that cannot express a case's kind (detangle on a thread case, say)
+gets *skipped rows* for it, Buggy and Fixed: ``detected`` false, no
+executions, and a ``failure`` starting with ``"skipped: "`` that says why
+(``_tools``).  No child process is started for them.  **Skipped rows count
+nowhere in the summary**: not in ``found``, not in ``total``, not as false
+positives, so a skip is neither a miss nor a find, and ``found/total`` is
+over the cases the tool could run.  A tool that is not installed gets no
+rows at all, only a note.
 """
 
 from __future__ import annotations
@@ -36,9 +46,9 @@ from typing import Any, TextIO
 from jostle import Case, load_cases
 
 from ._isolate import run_isolated
-from ._measure import Variant, is_minimal
+from ._measure import SKIPPED, Variant, is_minimal, is_skipped
 from ._table import format_summary, format_table
-from ._tools import unavailable
+from ._tools import skip_reason, stand_in_note, unavailable
 
 __all__ = ["ROW_KEYS", "SUMMARY_KEYS", "run_findings", "summarize"]
 
@@ -52,9 +62,10 @@ VARIANTS: tuple[Variant, ...] = ("buggy", "fixed")
 def summarize(rows: Sequence[dict[str, Any]], tools: Sequence[str]) -> dict[str, Any]:
     """The per-tool summary of ``rows`` (see the module docstring)."""
     summary: dict[str, Any] = {}
+    measured = [r for r in rows if not is_skipped(r)]
     for tool in tools:
-        buggy = [r for r in rows if r["tool"] == tool and r["variant"] == "buggy"]
-        fixed = [r for r in rows if r["tool"] == tool and r["variant"] == "fixed"]
+        buggy = [r for r in measured if r["tool"] == tool and r["variant"] == "buggy"]
+        fixed = [r for r in measured if r["tool"] == tool and r["variant"] == "fixed"]
         found = [r for r in buggy if r["detected"]]
         times = [r["seconds_to_first"] for r in found if r["seconds_to_first"] is not None]
         summary[tool] = {
@@ -75,7 +86,14 @@ def _row(case: Case, tool: str, variant: Variant, measured: dict[str, Any]) -> d
     return {key: row[key] for key in ROW_KEYS}
 
 
+def _skipped(why: str) -> dict[str, Any]:
+    return {"detected": False, "seconds_to_first": None, "executions": 0, "failure": why,
+            "shrunk": None}
+
+
 def _progress_line(n: int, total: int, row: dict[str, Any]) -> str:
+    if is_skipped(row):
+        return f"[{n}/{total}] {row['case']} {row['tool']} {row['variant']}: {row['failure']}"
     if row["detected"]:
         what = f"detected in {row['seconds_to_first']:.3f} s: {row['failure']}"
     else:
@@ -92,7 +110,8 @@ def run_findings(folders: Sequence[str], tools: Sequence[str], *, budget: float,
     Args:
         folders: case packages in the bugzoo format.
         tools: tool names, in the order asked; unavailable ones are skipped
-            with a note and get neither rows nor a summary entry.
+            with a note and get neither rows nor a summary entry; cases of a
+            kind a tool cannot express get skipped rows and a note.
         budget: seconds per (case, tool, variant).
         seed: base seed for every random choice.
         json_path: where to write the JSON, or ``None``.
@@ -116,10 +135,19 @@ def run_findings(folders: Sequence[str], tools: Sequence[str], *, budget: float,
     rows: list[dict[str, Any]] = []
     for folder, case in cases:
         for tool in measured_tools:
+            why = skip_reason(tool, case.kind)
+            stand_in = stand_in_note(tool, case.kind)
+            if why is not None:
+                skipped = f"note: tool {tool!r} skipped {case.kind} cases: {why[len(SKIPPED):]}"
+                if skipped not in notes:
+                    notes.append(skipped)
+            elif stand_in is not None and f"note: {stand_in}" not in notes:
+                notes.append(f"note: {stand_in}")
             for variant in VARIANTS:
-                measurement = run_isolated(folder, case.id, tool, variant, budget=budget,
-                                           seed=seed)
-                rows.append(_row(case, tool, variant, measurement.to_json()))
+                measured = (_skipped(why) if why is not None else
+                            run_isolated(folder, case.id, tool, variant, budget=budget,
+                                         seed=seed).to_json())
+                rows.append(_row(case, tool, variant, measured))
                 print(_progress_line(len(rows), total, rows[-1]), file=err, flush=True)
     summary = summarize(rows, measured_tools)
     document: dict[str, Any] = {"rows": rows, "summary": summary}

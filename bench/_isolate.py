@@ -9,8 +9,10 @@ so that
 * a case that hangs the tool itself cannot stall the benchmark: the child
   is killed at ``budget + GRACE_SECONDS``.
 
-The child runs in a session of its own, and the whole process group is
-killed at the limit, so process workers it started go too.  It reports
+Before the child imports the case modules it runs the tool's set-up hook
+(``_tools.prepare``: frontrun patches ``threading`` there).  The child runs
+in a session of its own, and the whole process group is killed at the
+limit, so process workers it started go too.  It reports
 through a ``_measure.Progress`` file: if it is killed after it saw a failure
 (during the shrink, say), the row still says detected, with the time of
 that first failure, no counterexample, and the failure text marked as cut
@@ -33,7 +35,7 @@ from typing import Any
 from jostle import load_cases
 
 from ._measure import FAILURE_CHARS, Measurement, Progress, Variant, short
-from ._tools import TOOLS
+from ._tools import TOOLS, prepare
 
 __all__ = ["GRACE_SECONDS", "run_isolated", "run_one"]
 
@@ -141,6 +143,7 @@ def run_one(folder: str, case_id: str, tool: str, variant: Variant, *, budget: f
     Returns:
         The exit status (0 once a result is written).
     """
+    prepare(tool)  # before the case modules are imported
     (case,) = [c for c in load_cases(folder) if c.id == case_id]
     progress = Progress(out)
     try:

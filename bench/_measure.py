@@ -28,6 +28,7 @@ from jostle import Case
 
 __all__ = [
     "FAILURE_CHARS",
+    "SKIPPED",
     "Measurement",
     "Progress",
     "Shrunk",
@@ -35,6 +36,7 @@ __all__ = [
     "Variant",
     "derive_seed",
     "is_minimal",
+    "is_skipped",
     "largest",
     "short",
 ]
@@ -43,6 +45,9 @@ Variant = Literal["buggy", "fixed"]
 
 #: Longest ``failure`` text in a row.
 FAILURE_CHARS = 120
+#: How the ``failure`` of a skipped row starts: the tool cannot express the
+#: case's kind, so it was not run (``_tools``, ``_findings``).
+SKIPPED = "skipped: "
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,3 +200,9 @@ def is_minimal(shrunk: dict[str, Any] | None, minimal: dict[str, Any]) -> bool:
     if workers is None or ops is None:
         return False
     return bool(shrunk["workers"] <= workers and shrunk["ops"] <= ops)
+
+
+def is_skipped(row: dict[str, Any]) -> bool:
+    """Whether a findings row is a skipped row (the tool was not run on the case)."""
+    failure = row.get("failure")
+    return not row.get("detected") and isinstance(failure, str) and failure.startswith(SKIPPED)

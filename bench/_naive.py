@@ -25,14 +25,15 @@ Operations and arguments are drawn uniformly from the case's
 operation returning the case package's ``CANCELLED`` marker is an unknown
 outcome (it may or may not have taken effect).
 
-The *judging* reuses jostle's public linearizability checker
-(``jostle.check_linearizability`` on ``jostle.OpRecord`` histories built
-here): that is the fair part, a user would reuse a checker too.  A search
-that hits ``MAX_CHECK_STEPS`` is undecided and not counted as a failure.  A
-hang is a run still going after ``HANG_TIMEOUT`` seconds: longer than
-jostle's 2 s watchdog, because a fixed twin may legitimately spend
-200 x 20 ms in queue ``get()`` timeouts.  A run is started only while the
-budget lasts, and its verdict counts even if it ends after the deadline.
+The *judging* (``_judge``, shared with the peer adapters) reuses jostle's
+public linearizability checker (``jostle.check_linearizability`` on
+``jostle.OpRecord`` histories built here): that is the fair part, a user
+would reuse a checker too.  A search that hits ``MAX_CHECK_STEPS`` is
+undecided and not counted as a failure.  A hang is a run still going
+after ``HANG_TIMEOUT`` seconds: longer than jostle's 2 s watchdog, because a
+fixed twin may legitimately spend 200 x 20 ms in queue ``get()`` timeouts.
+A run is started only while the budget lasts, and its verdict counts even if
+it ends after the deadline.
 
 The counterexample a naive run reports is the whole failing plan, so the
 ``shrunk`` field holds that plan's size (nothing is shrunk).
@@ -41,45 +42,43 @@ The counterexample a naive run reports is the whole failing plan, so the
 from __future__ import annotations
 
 import asyncio
-import inspect
 import multiprocessing
 import pickle
 import random
 import sys
 import threading
 import time
-import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field
-from types import ModuleType, TracebackType
+from types import TracebackType
 from typing import Any
 
-from jostle import (
-    Case,
-    History,
-    OpRecord,
-    Raised,
-    Returned,
-    Unknown,
-    check_linearizability,
-)
+from jostle import Case, OpRecord, Raised, Returned, Unknown
 
+from ._judge import (
+    HANG_TIMEOUT,
+    MAX_CHECK_STEPS,
+    Call,
+    Plan,
+    Run,
+    acall,
+    async_teardown,
+    build,
+    call,
+    cancelled_marker,
+    invariant_errors,
+    judge,
+    plan_workers,
+    record,
+    sync_teardown,
+)
 from ._measure import Measurement, Progress, Shrunk, Variant, derive_seed, short
 
 __all__ = ["HANG_TIMEOUT", "MAX_CHECK_STEPS", "measure_naive", "random_plan"]
 
 MIN_WORKERS, MAX_WORKERS = 2, 4
 MIN_OPS, MAX_OPS = 1, 200
-#: Seconds a run may take before it counts as a hang.
-HANG_TIMEOUT = 5.0
-#: Model calls the linearizability search may make per run.
-MAX_CHECK_STEPS = 200_000
 SWITCH_INTERVAL = 1e-6
-
-#: One call: (the case's ``Op``, its arguments).
-Call = tuple[Any, tuple[Any, ...]]
-Plan = list[list[Call]]
 
 
 def random_plan(rng: random.Random, operations: Sequence[Any]) -> Plan:
@@ -91,111 +90,6 @@ def random_plan(rng: random.Random, operations: Sequence[Any]) -> Plan:
     ]
 
 
-@dataclass
-class _Run:
-    """What one run produced."""
-
-    records: list[OpRecord] = field(default_factory=list)
-    hung: int = 0
-    errors: list[str] = field(default_factory=list)
-
-
-def _raised(exc: BaseException) -> Raised:
-    return Raised(exc, "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
-
-
-def _is_cancelled(value: object, marker: object) -> bool:
-    return marker is not None and type(value) is type(marker) and value == marker
-
-
-def _call(fn: Callable[..., Any], resource: object, args: tuple[Any, ...],
-          marker: object) -> Returned | Raised | Unknown:
-    try:
-        value = fn(resource, *args)
-    except Exception as exc:  # every exception is a result to judge
-        return _raised(exc)
-    return Unknown("cancelled") if _is_cancelled(value, marker) else Returned(value)
-
-
-async def _acall(fn: Callable[..., Any], resource: object, args: tuple[Any, ...],
-                 marker: object) -> Returned | Raised | Unknown:
-    try:
-        value = fn(resource, *args)
-        if inspect.isawaitable(value):
-            value = await value
-    except asyncio.CancelledError:
-        raise
-    except Exception as exc:  # every exception is a result to judge
-        return _raised(exc)
-    return Unknown("cancelled") if _is_cancelled(value, marker) else Returned(value)
-
-
-def _record(index: int, worker: int, kind: Any, name: str, args: tuple[Any, ...],
-            invoke: int, outcome: Returned | Raised | Unknown) -> OpRecord:
-    return OpRecord(index, worker, kind, "parallel", name, args, invoke, time.monotonic_ns(),
-                    outcome)
-
-
-def _workers(plan: Plan) -> list[tuple[int, int, list[Call]]]:
-    """``(worker id, index of its first call, its calls)`` for each worker;
-    ids start at 1 and call indices run worker by worker."""
-    out, n = [], 0
-    for w, steps in enumerate(plan, start=1):
-        out.append((w, n, steps))
-        n += len(steps)
-    return out
-
-
-def _invariant_errors(module: ModuleType, resource: object) -> list[str]:
-    invariant = getattr(module, "invariant", None)
-    if invariant is None:
-        return []
-    try:
-        invariant(resource)
-    except Exception as exc:  # an invariant may fail with anything
-        return [f"invariant failed: {type(exc).__name__}: {exc}"]
-    return []
-
-
-def _teardown_error(exc: BaseException) -> list[str]:
-    return [f"teardown failed: {type(exc).__name__}: {exc}"]
-
-
-def _sync_teardown(resource: object) -> list[str]:
-    close = getattr(resource, "close", None)
-    if callable(close) and not callable(getattr(resource, "aclose", None)):
-        try:
-            value = close()
-            if inspect.isawaitable(value):
-                return ["teardown failed: close() returned an awaitable outside a loop"]
-        except Exception as exc:  # a teardown may fail with anything
-            return _teardown_error(exc)
-    return []
-
-
-async def _async_teardown(resource: object) -> list[str]:
-    try:
-        aclose = getattr(resource, "aclose", None)
-        if callable(aclose):
-            await aclose()
-            return []
-        close = getattr(resource, "close", None)
-        if callable(close):
-            value = close()
-            if inspect.isawaitable(value):
-                await value
-    except Exception as exc:  # a teardown may fail with anything
-        return _teardown_error(exc)
-    return []
-
-
-async def _build(factory: Callable[[], Any]) -> object:
-    value = factory()
-    if inspect.isawaitable(value):
-        value = await value
-    return value
-
-
 class _Driver:
     """Runs plans against fresh resources of one variant of one case."""
 
@@ -205,8 +99,7 @@ class _Driver:
         self.module = case.module
         self.factory: Callable[[], Any] = (case.module.Buggy if variant == "buggy"
                                            else case.module.Fixed)
-        support = sys.modules.get(f"{case.module.__package__}._support")
-        self.marker = getattr(support, "CANCELLED", None)
+        self.marker = cancelled_marker(case.module)
 
     def __enter__(self) -> _Driver:
         return self
@@ -215,28 +108,28 @@ class _Driver:
                  tb: TracebackType | None) -> None:
         return None
 
-    def run(self, plan: Plan) -> _Run:
+    def run(self, plan: Plan) -> Run:
         """Run ``plan`` once against a fresh resource."""
         raise NotImplementedError
 
     def _threads(self, resource: object, plan: Plan,
-                 call: Callable[[Any, tuple[Any, ...]], Returned | Raised | Unknown],
-                 kind_of: Callable[[Any], Any]) -> _Run:
+                 run_call: Callable[[Any, tuple[Any, ...]], Returned | Raised | Unknown],
+                 kind_of: Callable[[Any], Any]) -> Run:
         """Run each worker of ``plan`` on a plain thread, released together."""
-        out = _Run()
+        out = Run()
         barrier = threading.Barrier(len(plan))
 
         def worker(w: int, base: int, steps: list[Call]) -> None:
             barrier.wait()
             for j, (op, args) in enumerate(steps):
                 invoke = time.monotonic_ns()
-                outcome = call(op, args)
-                out.records.append(_record(base + j, w, kind_of(op), op.name, args, invoke,
-                                           outcome))
+                outcome = run_call(op, args)
+                out.records.append(record(base + j, w, kind_of(op), op.name, args, invoke,
+                                          outcome))
 
         threads = [threading.Thread(target=worker, args=(w, base, steps), daemon=True,
                                     name=f"naive-worker-{w}")
-                   for w, base, steps in _workers(plan)]
+                   for w, base, steps in plan_workers(plan)]
         saved = sys.getswitchinterval()
         sys.setswitchinterval(SWITCH_INTERVAL)
         try:
@@ -254,44 +147,44 @@ class _Driver:
 class _ThreadDriver(_Driver):
     kind = "thread"
 
-    def run(self, plan: Plan) -> _Run:
+    def run(self, plan: Plan) -> Run:
         resource = self.factory()
         out = self._threads(resource, plan,
-                            lambda op, args: _call(op.fn, resource, args, self.marker),
+                            lambda op, args: call(op.fn, resource, args, self.marker),
                             lambda op: "thread")
         if not out.hung:
-            out.errors = _invariant_errors(self.module, resource) + _sync_teardown(resource)
+            out.errors = invariant_errors(self.module, resource) + sync_teardown(resource)
         return out
 
 
 class _AsyncioDriver(_Driver):
     kind = "task"
 
-    async def _main(self, plan: Plan) -> _Run:
-        resource = await _build(self.factory)
-        out = _Run()
+    async def _main(self, plan: Plan) -> Run:
+        resource = await build(self.factory)
+        out = Run()
         finished = [False] * len(plan)
 
         async def worker(w: int, base: int, steps: list[Call]) -> None:
             for j, (op, args) in enumerate(steps):
                 invoke = time.monotonic_ns()
-                outcome = await _acall(op.fn, resource, args, self.marker)
-                out.records.append(_record(base + j, w, "task", op.name, args, invoke, outcome))
+                outcome = await acall(op.fn, resource, args, self.marker)
+                out.records.append(record(base + j, w, "task", op.name, args, invoke, outcome))
             finished[w - 1] = True
 
         try:
             await asyncio.wait_for(
                 asyncio.gather(*(worker(w, base, steps) for w, base, steps
-                                 in _workers(plan))),
+                                 in plan_workers(plan))),
                 HANG_TIMEOUT)
         except asyncio.TimeoutError:
             out.hung = finished.count(False)
             return out
-        out.errors = _invariant_errors(self.module, resource) + await _async_teardown(resource)
+        out.errors = invariant_errors(self.module, resource) + await async_teardown(resource)
         return out
 
-    def run(self, plan: Plan) -> _Run:
-        box: list[_Run] = []
+    def run(self, plan: Plan) -> Run:
+        box: list[Run] = []
         # asyncio.run in a thread of its own, so a loop blocked by sync code
         # (which wait_for cannot interrupt) still ends as a hang.
         thread = threading.Thread(target=lambda: box.append(asyncio.run(self._main(plan))),
@@ -299,7 +192,7 @@ class _AsyncioDriver(_Driver):
         thread.start()
         thread.join(HANG_TIMEOUT + 1.0)
         if thread.is_alive():
-            return _Run(hung=len(plan))
+            return Run(hung=len(plan))
         if not box:
             raise RuntimeError("the naive asyncio run ended without a result (see stderr)")
         return box[0]
@@ -323,8 +216,8 @@ def _process_worker(resource: object, steps: list[tuple[Callable[..., Any], str,
     records = []
     for j, (fn, name, args) in enumerate(steps):
         invoke = time.monotonic_ns()
-        outcome = _portable(_call(fn, resource, args, marker))
-        records.append(_record(base + j, worker, "process", name, args, invoke, outcome))
+        outcome = _portable(call(fn, resource, args, marker))
+        records.append(record(base + j, worker, "process", name, args, invoke, outcome))
     return records
 
 
@@ -342,21 +235,21 @@ class _ProcessDriver(_Driver):
         for child in multiprocessing.active_children():  # hung workers
             child.kill()
 
-    def run(self, plan: Plan) -> _Run:
+    def run(self, plan: Plan) -> Run:
         resource = self.factory()
         futures = [
             self.pool.submit(_process_worker, resource,
                              [(op.fn, op.name, args) for op, args in steps], w, base,
                              self.marker)
-            for w, base, steps in _workers(plan)
+            for w, base, steps in plan_workers(plan)
         ]
         done, pending = wait(futures, timeout=HANG_TIMEOUT, return_when=FIRST_EXCEPTION)
         if pending and not any(f.exception() for f in done):
-            return _Run(hung=len(pending))
-        out = _Run()
+            return Run(hung=len(pending))
+        out = Run()
         for f in futures:
             out.records.extend(f.result())  # a broken pool raises: a harness error
-        out.errors = _invariant_errors(self.module, resource) + _sync_teardown(resource)
+        out.errors = invariant_errors(self.module, resource) + sync_teardown(resource)
         return out
 
 
@@ -385,18 +278,18 @@ class _MixedDriver(_Driver):
               args: tuple[Any, ...]) -> Returned | Raised | Unknown:
         if self._on_loop(op):
             future = asyncio.run_coroutine_threadsafe(
-                _acall(op.fn, resource, args, self.marker), self.loop)
+                acall(op.fn, resource, args, self.marker), self.loop)
             return future.result()
-        return _call(op.fn, resource, args, self.marker)
+        return call(op.fn, resource, args, self.marker)
 
-    def run(self, plan: Plan) -> _Run:
-        resource = asyncio.run_coroutine_threadsafe(_build(self.factory),
+    def run(self, plan: Plan) -> Run:
+        resource = asyncio.run_coroutine_threadsafe(build(self.factory),
                                                     self.loop).result(HANG_TIMEOUT)
         out = self._threads(resource, plan, lambda op, args: self._call(resource, op, args),
                             lambda op: "task" if self._on_loop(op) else "thread")
         if not out.hung:
-            teardown = asyncio.run_coroutine_threadsafe(_async_teardown(resource), self.loop)
-            out.errors = (_invariant_errors(self.module, resource)
+            teardown = asyncio.run_coroutine_threadsafe(async_teardown(resource), self.loop)
+            out.errors = (invariant_errors(self.module, resource)
                           + teardown.result(HANG_TIMEOUT))
         return out
 
@@ -408,34 +301,6 @@ _DRIVERS: dict[str, type[_Driver]] = {
     "mixed": _MixedDriver,
 }
 
-
-def _is_expected(module: ModuleType, raised: Raised) -> bool:
-    name = raised.type_name
-    for expected in getattr(module, "EXPECTED_ERRORS", ()):
-        if isinstance(expected, str):
-            if expected in (name, name.rpartition(".")[2]):
-                return True
-        elif isinstance(raised.exception, expected):
-            return True
-    return False
-
-
-def _judge(case: Case, run: _Run) -> str | None:
-    """The first thing wrong with ``run``, as one line, or ``None``."""
-    if run.hung:
-        return f"hang: {run.hung} worker(s) still running after {HANG_TIMEOUT:g} s"
-    for rec in sorted(run.records, key=lambda r: r.index):
-        out = rec.outcome
-        if isinstance(out, Raised) and not _is_expected(case.module, out):
-            return (f"exception: worker {rec.worker} ({rec.kind}): {rec.call_repr()} raised "
-                    f"{out.type_name}: {out.exception}")
-    if run.errors:
-        return run.errors[0]
-    history = History(tuple(sorted(run.records, key=lambda r: (r.invoke, r.index))))
-    result = check_linearizability(history, case.module.Model, max_steps=MAX_CHECK_STEPS)
-    if not result.ok and not result.timed_out:
-        return f"not linearizable ({len(history.ops)} ops)"
-    return None
 
 
 def measure_naive(case: Case, variant: Variant, *, budget: float, seed: int,
@@ -460,7 +325,7 @@ def measure_naive(case: Case, variant: Variant, *, budget: float, seed: int,
         while time.monotonic() - start < budget:
             plan = random_plan(rng, operations)
             runs += 1
-            problem = _judge(case, driver.run(plan))
+            problem = judge(case, driver.run(plan))
             if problem is not None:
                 seconds = time.monotonic() - start
                 failure = short(problem)

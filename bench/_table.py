@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ._measure import is_minimal, largest
+from ._measure import is_minimal, is_skipped, largest
 
 __all__ = ["format_summary", "format_table", "grid"]
 
@@ -25,6 +25,8 @@ def grid(header: Sequence[str], lines: Sequence[Sequence[str]]) -> str:
 def _buggy(row: dict[str, Any] | None) -> str:
     if row is None:
         return "-"
+    if is_skipped(row):
+        return "skipped"
     if row["detected"]:
         return f"found {row['seconds_to_first']:.3f} s"
     return "missed" + (f" ({row['failure']})" if row["failure"] else "")
@@ -33,6 +35,8 @@ def _buggy(row: dict[str, Any] | None) -> str:
 def _fixed(row: dict[str, Any] | None) -> str:
     if row is None:
         return "-"
+    if is_skipped(row):
+        return "skipped"
     if row["detected"]:
         text = f"FALSE POSITIVE: {row['failure']}"
         return text if len(text) <= _FIXED_CHARS else text[: _FIXED_CHARS - 3] + "..."
@@ -76,7 +80,8 @@ def _num(value: float | None, spec: str) -> str:
 
 
 def format_summary(summary: dict[str, Any], *, budget: float) -> str:
-    """One line per tool: found/total, false positives, median time, shrunk share."""
+    """One line per tool: found/total, false positives, median time, shrunk share
+    (skipped rows are not counted, see ``_findings``)."""
     lines = [
         (tool, f"{s['found']}/{s['total']}", str(s["false_positives"]),
          _num(s["median_seconds_to_first"], ".3f"), _num(s["shrunk_to_minimal"], ".0%"))

@@ -100,7 +100,6 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str]:
     proc = subprocess.run(
         [sys.executable, "-m", "bench", "findings", "--cases", str(pkg),
          "--tool", "jostle-stress", "--tool", "naive", "--tool", "jostle-controlled",
-         "--tool", "frontrun",
          "--budget", BUDGET, "--json", str(out)],
         cwd=REPO, capture_output=True, text=True, timeout=120,
         env={**os.environ, "PYTHONWARNINGS": "error"},
@@ -147,8 +146,8 @@ def test_stress_finds_buggy_and_passes_fixed(run: tuple[dict[str, Any], str]) ->
 
 @pytest.mark.slow
 def test_summary_per_measured_tool(run: tuple[dict[str, Any], str]) -> None:
-    """The summary has one entry per measured tool; skipped tools get a note, not rows."""
-    document, stdout = run
+    """The summary has one entry per measured tool, in the order asked."""
+    document, _ = run
     summary = document["summary"]
     assert list(summary) == ["jostle-stress", "naive", "jostle-controlled"]
     for entry in summary.values():
@@ -156,8 +155,6 @@ def test_summary_per_measured_tool(run: tuple[dict[str, Any], str]) -> None:
     stress = summary["jostle-stress"]
     assert (stress["found"], stress["total"], stress["false_positives"]) == (1, 1, 0)
     assert stress["shrunk_to_minimal"] in (0.0, 1.0)  # one row; how far depends on the clock
-    assert "frontrun" in stdout and "not installed" in stdout
-    assert all(r["tool"] != "frontrun" for r in document["rows"])
 
 
 @pytest.mark.slow

@@ -1,11 +1,13 @@
-"""``python -m bench throughput`` and ``checker`` keep the interfaces issue 4 fixes."""
+"""``python -m bench throughput``, ``checker`` and ``scaling`` keep the interfaces issue 4 fixes."""
 
 from __future__ import annotations
 
 import itertools
 import json
+import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -117,3 +119,74 @@ def test_measure_rate_leaves_the_warmup_out() -> None:
 def test_workloads_are_the_issue_keys() -> None:
     """The throughput workloads are exactly the issue's three keys."""
     assert list(WORKLOADS) == ["threads_2x5", "asyncio_3x5", "processes_2x5"]
+
+
+CAMPAIGN = '''
+"""A tiny campaign: a locked counter, a few examples per test."""
+import threading
+
+from hypothesis import settings
+
+import jostle
+
+
+class Counter:
+    def __init__(self):
+        self.n = 0
+        self._lock = threading.Lock()
+
+    def incr(self):
+        with self._lock:
+            self.n += 1
+            return self.n
+
+
+class Model:
+    def __init__(self):
+        self.n = 0
+
+    def incr(self):
+        self.n += 1
+        return self.n
+
+
+def incr(c):
+    return c.incr()
+
+
+test_counter = jostle.concurrent_test(
+    jostle.spec(Counter, jostle.operation(incr), model=Model, name="tiny_counter"),
+    repeats=1, max_workers=2, max_ops=2, settings=settings(max_examples=3))
+'''
+
+
+@pytest.mark.slow
+def test_scaling_json_has_both_modes_and_their_ratio(tmp_path: Path) -> None:
+    """`bench scaling` on a tiny campaign reports executions/s for -n 0 and -n auto."""
+    campaigns = tmp_path / "campaigns"
+    campaigns.mkdir()
+    (campaigns / "campaign_tiny.py").write_text(textwrap.dedent(CAMPAIGN))
+    (campaigns / "helpers.py").write_text("X = 1\n")  # no tests: not a campaign file
+    out = tmp_path / "scaling.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "scaling", "--quick", "--campaigns", str(campaigns),
+         "--json", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "PYTHONWARNINGS": "error"})
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(out.read_text())
+    assert list(data) == ["settings", "modes", "ratio"]
+    assert list(data["modes"]) == ["0", "auto"]
+    assert data["settings"]["campaigns"][0].endswith("campaign_tiny.py")
+    assert len(data["settings"]["campaigns"]) == 1
+    for mode, result in data["modes"].items():
+        (run,) = result["runs"]
+        assert set(run) == {"executions", "seconds", "executions_per_s", "workers", "tests"}
+        assert run["executions"] > 0 and run["tests"] > 0
+        assert result["executions_per_s"] == run["executions_per_s"] > 0
+        assert run["workers"] >= 1
+        if mode == "0":
+            assert run["workers"] == 1
+    assert data["ratio"] == pytest.approx(
+        data["modes"]["auto"]["executions_per_s"] / data["modes"]["0"]["executions_per_s"],
+        abs=1e-3)

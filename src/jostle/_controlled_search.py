@@ -99,12 +99,22 @@ def _sampled(strategy: str, k: int, seed: int, steps: int) -> Strategy:
     few hundred runs) with fixed ones for shallow bugs.
     """
     steps = max(steps, 1)
+    i = k  # the index within the strategy's own turns: its parameters cycle on it
+    if strategy == "portfolio":
+        turn, rounds = k % len(_PORTFOLIO), k // len(_PORTFOLIO)
+        strategy = _PORTFOLIO[turn]
+        i = rounds * _PORTFOLIO.count(strategy) + _PORTFOLIO[:turn].count(strategy)
     if strategy == "pct":
-        return PCT(seed + k, depth=2 + k % 2, max_steps=steps)
+        return PCT(seed + k, depth=2 + i % 2, max_steps=steps)
     if strategy == "pos":
         return POS(seed + k)
-    p = (1 / steps, 0.05, 3 / steps, 0.15, 0.3)[k % 5]
+    p = (1 / steps, 0.05, 3 / steps, 0.15, 0.3)[i % 5]
     return RandomWalk(seed + k, p=min(max(p, 1 / steps), 0.5))
+
+
+# The default strategy's turns: random walks (their five rates in turn),
+# PCT (depth 2 and 3 in turn) and POS.
+_PORTFOLIO = ("random", "pct", "random", "pos", "random", "pct", "random", "random")
 
 
 def _small(scenario: Scenario) -> bool:
@@ -120,7 +130,7 @@ class Search:
         model: the preemption model.
         timeout: wall-clock seconds per execution.
         schedules: schedules per example (the drawn one included).
-        strategy: ``random``, ``pct``, ``pos`` or ``exhaustive``.
+        strategy: ``portfolio``, ``random``, ``pct``, ``pos`` or ``exhaustive``.
         max_preemptions: the bound of the exhaustive strategy.
         inject: schedules may inject cancellations into tasks.
         kill: schedules may kill process workers.

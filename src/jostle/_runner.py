@@ -44,7 +44,7 @@ __all__ = ["concurrent_test", "failure_for", "replay", "run"]
 
 MODES = ("stress", "controlled")
 MODELS = ("gil", "opcode")
-STRATEGIES = ("random", "pct", "pos", "exhaustive")
+STRATEGIES = ("portfolio", "random", "pct", "pos", "exhaustive")
 
 
 def _add_note(exc: BaseException, note: str) -> None:
@@ -157,7 +157,7 @@ def concurrent_test(
     switch_interval: float = 1e-6,
     preemption_model: Literal["gil", "opcode"] = "gil",
     schedules: int | None = None,
-    strategy: Literal["random", "pct", "pos", "exhaustive"] = "random",
+    strategy: Literal["portfolio", "random", "pct", "pos", "exhaustive"] = "portfolio",
     max_preemptions: int = 2,
     inject: bool = False,
     kill: bool = False,
@@ -190,8 +190,10 @@ def concurrent_test(
             example lift Hypothesis's per-example cost.  Default 20, or 1,000
             for ``strategy="exhaustive"`` (there it caps the search).
         strategy: controlled: how the extra schedules are chosen:
-            ``"random"`` walks, ``"pct"`` (probabilistic concurrency testing,
-            depth 2-3), ``"pos"`` (partial order sampling), or
+            ``"portfolio"`` (the default: random walks at several rates, PCT
+            of depth 2 and 3, and POS, in turn: each finds bugs the others
+            miss), ``"random"`` walks, ``"pct"`` (probabilistic concurrency
+            testing, depth 2-3), ``"pos"`` (partial order sampling), or
             ``"exhaustive"``: every schedule with at most
             ``max_preemptions`` preemptions, fewest first (for small
             scenarios; the first failure found is minimal in preemptions).

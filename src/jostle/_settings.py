@@ -176,7 +176,7 @@ SETTINGS: tuple[Setting, ...] = (
             _choice("preemption_model", ("gil", "opcode")), option=True),
     Setting("strategy", "random, pct, pos or exhaustive (controlled), for tests that do not "
                         "choose",
-            _choice("strategy", ("random", "pct", "pos", "exhaustive")), option=True),
+            _choice("strategy", ("portfolio", "random", "pct", "pos", "exhaustive")), option=True),
     Setting("timeout", "watchdog deadline per execution, in seconds",
             _positive_seconds("timeout"), option=True),
     Setting("budget", "time per jostle test: runs fresh Hypothesis rounds until it is spent "

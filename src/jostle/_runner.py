@@ -55,19 +55,25 @@ def _add_note(exc: BaseException, note: str) -> None:
 
 
 def failure_for(verdict: Verdict, spec: Spec, *, attempt: str = "",
-                schedule: Preemptions | None = None, model: str = "gil") -> ConcurrencyFailure:
+                schedule: Preemptions | None = None, model: str = "gil",
+                inject: bool = False, kill: bool = False) -> ConcurrencyFailure:
     """The exception to raise for a failed verdict, chained to its cause."""
     first = verdict.findings[0]
     hint = "jostle.replay(spec, scenario)  # spec: this test's jostle.spec(...)"
     if schedule is not None:
+        # inject/kill decide which choices a run offers, so the step numbers
+        # of the schedule: a replay needs the same flags.
+        flags = "".join(f", {name}=True" for name, on in (("inject", inject), ("kill", kill))
+                        if on)
         hint = (f"jostle.replay(spec, scenario, schedule=jostle.{schedule!r}, "
-                f"preemption_model={model!r})  # exact: controlled runs replay")
+                f"preemption_model={model!r}{flags})  # exact: controlled runs replay")
     message = format_failure(verdict, spec_name=spec.name, attempt=attempt, replay_hint=hint)
     failure = first.failure_type(message)
     failure.__cause__ = first.cause
     failure.verdict = verdict  # type: ignore[attr-defined]
     failure.schedule = schedule  # type: ignore[attr-defined]
     failure.preemption_model = model  # type: ignore[attr-defined]
+    failure.inject, failure.kill = inject, kill  # type: ignore[attr-defined]
     _observe.failed(failure)
     return failure
 
@@ -78,6 +84,8 @@ def replay(
     *,
     schedule: Preemptions | None = None,
     preemption_model: Literal["gil", "opcode"] = "gil",
+    inject: bool = False,
+    kill: bool = False,
     runs: int = 1,
     scheduler: Callable[[], Scheduler] | None = None,
     timeout: float | None = None,
@@ -92,6 +100,8 @@ def replay(
         scenario: the scenario to run (from a failure message).
         schedule: the controlled schedule to replay (from a failure message).
         preemption_model: ``gil`` or ``opcode``, as printed on the report.
+        inject: the test let schedules inject cancellations (as printed).
+        kill: the test let schedules kill process workers (as printed).
         runs: how many times to try (stress runs are not always reproducible).
         scheduler: a zero-argument factory of schedulers (overrides
             ``schedule``; default stress).
@@ -105,14 +115,16 @@ def replay(
     """
     if scheduler is None and schedule is not None:
         def scheduler() -> Scheduler:
-            return ControlledScheduler(schedule, model=preemption_model)
+            return ControlledScheduler(schedule, model=preemption_model, inject=inject, kill=kill)
     verdict: Verdict | None = None
     for i in range(runs):
         execution = execute(spec, scenario, scheduler=scheduler() if scheduler else None,
                             timeout=timeout)
         verdict = judge(spec, execution)
         if not verdict.ok:
-            raise failure_for(verdict, spec, attempt=f"failed on run {i + 1} of {runs}")
+            raise failure_for(verdict, spec, attempt=f"failed on run {i + 1} of {runs}",
+                              schedule=schedule, model=preemption_model, inject=inject,
+                              kill=kill)
     assert verdict is not None
     return verdict
 
@@ -347,7 +359,7 @@ def _controlled_test(spec: Spec, *, timeout: float, model: Literal["gil", "opcod
         if verdict.ok:
             return
         raise failure_for(
-            verdict, spec, schedule=schedule, model=model,
+            verdict, spec, schedule=schedule, model=model, inject=inject, kill=kill,
             attempt=f"found among {tried} schedule(s) of this scenario; "
                     f"{verdict.execution.preemptions} preemption(s)",
         ).with_traceback(None)

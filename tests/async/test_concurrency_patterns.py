@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from hypothesis import settings, strategies as st
 
@@ -60,3 +62,35 @@ def test_tasks_and_threads_share_one_resource() -> None:
                                                              (2, "thread")}
     assert jostle.judge(spec, run).ok
     jostle.run(spec, repeats=2, settings=settings(max_examples=20))
+
+
+async def query(pool: ar.Pool, sql: str) -> object:
+    try:
+        return await pool.query(sql)
+    except asyncio.CancelledError:
+        return jostle.UNKNOWN
+
+
+class QueryModel:
+    def query(self, sql: str) -> str:
+        return f"{sql}:ok"
+
+
+@pytest.mark.slow
+def test_an_injected_cancellation_replays_from_the_printed_line() -> None:
+    """A leak only an injected cancellation shows is found with inject=True;
+    the failure's replay line carries inject=True, and replaying the printed
+    schedule with it fails the same way."""
+    spec = jostle.spec(ar.Pool, jostle.operation(query, st.just("q")),
+                       model=QueryModel, invariants=[ar.nothing_leaked])
+    test = jostle.concurrent_test(spec, mode="controlled", inject=True, max_workers=1,
+                                  max_ops=1, max_prefix=0, max_suffix=0,
+                                  settings=settings(max_examples=100, database=None))
+    with pytest.raises(jostle.InvariantViolated) as info:
+        test()
+    failure = info.value
+    assert "inject=True)" in str(failure)
+    scenario = failure.verdict.execution.scenario  # type: ignore[attr-defined]
+    with pytest.raises(jostle.InvariantViolated):
+        jostle.replay(spec, scenario, schedule=failure.schedule,  # type: ignore[attr-defined]
+                      inject=True)

@@ -109,6 +109,7 @@ import asyncio
 import concurrent.futures
 import functools
 import heapq
+import os
 import selectors
 import socket
 import weakref
@@ -261,7 +262,7 @@ def is_eager_factory(factory: object) -> bool:
 
 class _LoopWait:
     """What an attached loop blocks on in the controller (its repr is what
-    deadlock reports show)."""
+    deadlock reports show: the tasks that wait, and where)."""
 
     __slots__ = ("loop",)
 
@@ -270,8 +271,14 @@ class _LoopWait:
 
     def __repr__(self) -> str:
         pending = self.loop.uncontrolled_sources()
-        what = "; ".join(pending) if pending else "a callback, a timer or call_soon_threadsafe"
-        return f"<event loop waiting for {what}>"
+        if pending:
+            return f"<event loop waiting for {'; '.join(pending)}>"
+        tasks = self.loop.waiting_tasks()
+        if tasks:
+            where = "; ".join(f"task {t.index} at {os.path.basename(t.where[0])}:{t.where[1]}"
+                              if t.where else f"task {t.index}" for t in tasks)
+            return f"<event loop whose tasks all wait: {where}>"
+        return "<event loop waiting for a callback, a timer or call_soon_threadsafe>"
 
 
 # -- the loop ----------------------------------------------------------------

@@ -610,10 +610,23 @@ class ControlledExecution:
         tmap = self.session.tmap
         stacks = []
         for e in blocked:
+            if e is self.main and e.blocked_on is self.loop._wait_key:
+                # main waits inside the loop: what waits is its tasks.
+                for t in self.loop.waiting_tasks():
+                    stacks.append((self._task_name(t.index), t.stack))
+                continue
             stack, _ = thread_stack(tmap.ident_of(e))
             stacks.append((e.name, stack))
         self.deadlock = DeadlockReport(describe_wait_for(self.ctl),
                                        tuple(e.name for e in blocked), tuple(stacks))
+
+    def _task_name(self, index: int) -> str:
+        """``worker 2 (task)`` for the loop's task ``index`` in the parallel
+        part (the task workers are its first tasks, in worker order)."""
+        task_ws = [w for w, p in enumerate(self.scenario.workers, start=1) if p.kind == "task"]
+        if self.workers and index < len(task_ws):
+            return f"worker {task_ws[index]} (task)"
+        return f"main (task {index})"
 
     def _execution(self) -> Execution:
 

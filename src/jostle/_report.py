@@ -99,7 +99,8 @@ def format_failure(verdict: Verdict, *, spec_name: str, attempt: str = "",
             f"[{ex.scheduler}]" + (f"; {attempt}" if attempt else ""))
     parts = [head, ""]
     for i, f in enumerate(verdict.findings, start=1):
-        parts.append(f"{i}. {f.kind}: {f.summary}")
+        said = f.summary if f.summary.startswith(f"{f.kind}:") else f"{f.kind}: {f.summary}"
+        parts.append(f"{i}. {said}")
     for i, f in enumerate(verdict.findings, start=1):
         if f.detail:
             parts += ["", f"--- {i}. {f.kind} ---", f.detail]

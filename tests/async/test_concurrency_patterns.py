@@ -94,3 +94,61 @@ def test_an_injected_cancellation_replays_from_the_printed_line() -> None:
     with pytest.raises(jostle.InvariantViolated):
         jostle.replay(spec, scenario, schedule=failure.schedule,  # type: ignore[attr-defined]
                       inject=True)
+
+
+class TwoLocks:
+    def __init__(self) -> None:
+        self.a, self.b = asyncio.Lock(), asyncio.Lock()
+
+    async def ab(self) -> None:
+        async with self.a:
+            await asyncio.sleep(0)
+            async with self.b:  # ab waits here
+                pass
+
+    async def ba(self) -> None:
+        async with self.b:
+            await asyncio.sleep(0)
+            async with self.a:  # ba waits here
+                pass
+
+
+async def ab(r: TwoLocks) -> None:
+    await r.ab()
+
+
+async def ba(r: TwoLocks) -> None:
+    await r.ba()
+
+
+class NoneModel:
+    def ab(self) -> None:
+        return None
+
+    def ba(self) -> None:
+        return None
+
+
+def test_a_deadlock_of_tasks_names_each_task_and_where_it_waits() -> None:
+    """Two tasks in ABBA order deadlock with no preemption: the report says
+    which worker waits at which line, with each task's await stack."""
+    from jostle._scheduler import ControlledScheduler
+    from jostle._strategies import Preemptions
+
+    spec = jostle.spec(TwoLocks, jostle.operation(ab), jostle.operation(ba), model=NoneModel)
+    scenario = jostle.Scenario(workers=(jostle.WorkerPlan("task", (jostle.Step("ab"),)),
+                                        jostle.WorkerPlan("task", (jostle.Step("ba"),))))
+    execution = jostle.execute(spec, scenario, scheduler=ControlledScheduler(Preemptions()))
+    line_ab = _line("async with self.b:  # ab waits here")
+    line_ba = _line("async with self.a:  # ba waits here")
+    assert execution.deadlock is not None
+    assert (f"task 0 at test_concurrency_patterns.py:{line_ab}; "
+            f"task 1 at test_concurrency_patterns.py:{line_ba}") in execution.deadlock
+    assert {s.worker for s in execution.stuck} == {1, 2}
+    assert all((s.kind == "task" and "in ab\n" in s.stack) or "in ba\n" in s.stack
+               for s in execution.stuck)
+
+
+def _line(text: str) -> int:
+    with open(__file__, encoding="utf-8") as f:
+        return next(i for i, line in enumerate(f, start=1) if line.rstrip().endswith(text))

@@ -147,3 +147,73 @@ def test_misuse_in_a_controlled_run_leaves_the_pools_usable() -> None:
     run = jostle.execute(good, Scenario(workers=(WorkerPlan("process", (Step("take"),)),)),
                          scheduler=ControlledScheduler(Preemptions()))
     assert [r.outcome for r in run.history.ops] == [jostle.Returned(1)]
+
+
+class Handoff:
+    """Hands an item to a waiting taker.  Bug: a taker whose wait times out
+    while the item is being handed gives up without looking again, so an
+    item handed to it is lost (the fix: wait_for, which re-checks)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.cond = threading.Condition()
+        self.waiting = False
+        self.item: object = None
+
+    def take(self) -> object:
+        with self.cond:
+            self.waiting = True
+            got = self.cond.wait(timeout=1.0)
+            self.waiting = False
+            if not got:
+                return None
+            item, self.item = self.item, None
+            return item
+
+    def give(self, item: object) -> bool:
+        with self.cond:
+            if not self.waiting:
+                return False
+            self.item = item
+            self.cond.notify()
+            return True
+
+
+def take(h: Handoff) -> object:
+    return h.take()
+
+
+def give(h: Handoff) -> bool:
+    return h.give("job")
+
+
+def nothing_lost(h: Handoff) -> None:
+    assert h.item is None, "an item was handed to a taker that had given up"
+
+
+HANDOFF = jostle.spec(Handoff, jostle.operation(take), jostle.operation(give),
+                      model=None, invariants=[nothing_lost])
+
+
+def test_a_timeout_is_a_scheduling_choice() -> None:
+    """The lost hand-off needs the taker's timeout to fire while the giver
+    holds the lock: found, and its schedule fires the timeout early."""
+    test = jostle.concurrent_test(HANDOFF, mode="controlled", max_workers=2, max_ops=1,
+                                  max_prefix=0, max_suffix=0,
+                                  settings=settings(max_examples=200, database=None))
+    with pytest.raises(jostle.InvariantViolated) as info:
+        test()
+    execution = info.value.verdict.execution  # type: ignore[attr-defined]
+    assert any(d.kind == "timeout" and not d.default for d in execution.decisions)
+    assert execution.scenario.size == (2, 1)
+
+
+def test_timeouts_fire_only_when_nobody_can_run_without_a_choice() -> None:
+    """With no preemption, the timeout is not taken early: the hand-off works."""
+    sc = Scenario(workers=(WorkerPlan("thread", (Step("take"),)),
+                           WorkerPlan("thread", (Step("give"),))))
+    run = jostle.execute(HANDOFF, sc, scheduler=ControlledScheduler(Preemptions()))
+    assert jostle.judge(HANDOFF, run).ok
+    assert [r.outcome for r in sorted(run.history.ops, key=lambda r: r.worker)] == [
+        jostle.Returned("job"), jostle.Returned(True)]

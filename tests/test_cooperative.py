@@ -214,17 +214,26 @@ def test_barrier_releases_every_party_or_breaks_on_timeout(pool):
 
 def test_queue_get_and_put_work_with_virtual_timeouts(pool):
     """queue.Queue built in the window: get(timeout=2) on nothing raises
-    Empty at virtual 2; a put wakes a waiting get; a full put waits."""
+    Empty at virtual 2; a put wakes a waiting get; a full put waits; and a
+    get's timeout is a scheduling choice: it may fire before the put."""
     _, run, results = scenario(pool, lambda: queue.Queue(), [lambda q: q.get(timeout=2)],
                                Choices())
     assert results[0] == ("raise", "Empty") and run.virtual_time == 2.0
+    outcomes = []
     for found in explore(lambda s: scenario(
             pool, lambda: queue.Queue(maxsize=1),
-            [lambda q: (q.get(timeout=5), q.get(timeout=5)), lambda q: (q.put(1), q.put(2))],
+            [lambda q: (q.get(timeout=5), q.get(timeout=5)),
+             lambda q: (q.put(1, timeout=5), q.put(2, timeout=5))],
             s), bound=1):
         _, run, results = found.result
-        assert run.failure is None and results[0] == ("ok", (1, 2))
-        assert run.virtual_time == 0.0
+        assert run.failure is None
+        assert results[1] in (("ok", (None, None)), ("raise", "Full"))
+        if results[0] == ("ok", (1, 2)):  # a timeout that fired as the put came finds it
+            assert run.virtual_time in (0.0, 5.0)
+        else:  # a get timed out, at its virtual deadline (the first's or the second's)
+            assert results[0] == ("raise", "Empty") and run.virtual_time in (5.0, 10.0)
+        outcomes.append(results[0][0])
+    assert outcomes[0] == "ok" and "raise" in outcomes  # default first; early timeouts too
 
 
 def test_clocks_and_sleep_are_virtual_inside(pool):

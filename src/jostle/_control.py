@@ -135,8 +135,10 @@ class Decision:
         kind: ``start`` (who runs first), ``switch`` (the baton moved at a
             preemption point), ``block``
             (moved because the holder blocked), ``finish``, ``timeout``
-            (the virtual clock woke a timed wait), ``pick`` (the loop chose
-            which ready callback runs) or ``inject`` (a cancellation).
+            (a timed wait timed out: by default when nobody else could
+            run; a non-default one was chosen early, and replays like a
+            switch), ``pick`` (the loop chose which ready callback runs) or
+            ``inject`` (a cancellation).
         source: entity id that held the baton.
         target: entity id that got it (for ``pick``: the index chosen).
         label: where the point was (``file:line`` or a primitive's name).
@@ -223,6 +225,7 @@ class Controller:
         # through _set): the no-choice path of point() and wake() is O(1).
         self._n_runnable = 0
         self._n_blocked = 0
+        self._n_timed = 0  # blocked entities with a deadline
         # The strategy's promise (Strategy.keeps_until) for the current holder
         # and runnable set; any change of either voids it.
         self._keep_until = 0
@@ -327,23 +330,26 @@ class Controller:
             self.livelock = True
             self._abort_all()
             raise Aborted(me.name)
-        if not preemptible or self._n_runnable < 2:
+        if not preemptible or self._n_runnable + (1 if self._n_timed else 0) < 2:
             return  # no choice: not a decision
         step = self.step = self.step + 1
         if step < self._keep_until:
             return  # the strategy promised to keep the holder here
-        runnable = [e for e in self.entities if e.state is EntityState.RUNNABLE]
+        candidates = self._candidates()
         was, me.busy = me.busy, True
         try:
             if self.strategy.wants_labels:
                 me.at = label if isinstance(label, str) else label()
-            nxt = self.strategy.next(step, me, runnable, preemptible=True)
+            nxt = self.strategy.next(step, me, candidates, preemptible=True)
             if nxt is me:
                 self._keep_until = self.strategy.keeps_until(step)
             else:
                 self._keep_until = 0
-                self.log.append(Decision(self.step, "switch", me.id, nxt.id,
-                                         label if isinstance(label, str) else label()))
+                text = label if isinstance(label, str) else label()
+                if nxt.state is EntityState.BLOCKED:
+                    self._fire(nxt, me, text)
+                else:
+                    self.log.append(Decision(self.step, "switch", me.id, nxt.id, text))
                 self._handoff(me, nxt)
         finally:
             me.busy = was
@@ -398,6 +404,8 @@ class Controller:
             self._set(me, EntityState.BLOCKED)
             me.blocked_on = on
             me.deadline = None if timeout is None else self.now + max(timeout, 0.0)
+            if me.deadline is not None:
+                self._n_timed += 1
             me.timed_out = False
             if self.strategy.wants_labels:
                 me.at = label
@@ -423,6 +431,8 @@ class Controller:
         for e in self.entities:
             if e.state is EntityState.BLOCKED and e.blocked_on == on:
                 self._set(e, EntityState.RUNNABLE)
+                if e.deadline is not None:
+                    self._n_timed -= 1
                 e.blocked_on, e.deadline = None, None
                 woken += 1
                 if count is not None and woken >= count:
@@ -544,14 +554,32 @@ class Controller:
                     raise Aborted(me.name)
                 raise Aborted("deadlock")
             first = min(timed, key=lambda e: (e.deadline, e.id))
-            assert first.deadline is not None
-            self.now = max(self.now, first.deadline)
-            self._set(first, EntityState.RUNNABLE)
-            first.blocked_on, first.deadline = None, None
-            first.timed_out = True
-            self.log.append(Decision(self.step, "timeout", me.id, first.id, label, default=True))
+            self._fire(first, me, label, default=True)
             return first
         return self._choose_among(runnable, kind, me, label)
+
+    def _candidates(self) -> list[Entity]:
+        """Who may run next: the runnable entities in id order, then the timed
+        waiter whose deadline comes first (choosing it fires its timeout now:
+        a timeout is a scheduling choice, not a wall-clock event)."""
+        out = [e for e in self.entities if e.state is EntityState.RUNNABLE]
+        if self._n_timed:
+            timed = [e for e in self.entities if e.state is EntityState.BLOCKED
+                     and e.deadline is not None and not e.external]
+            if timed:
+                out.append(min(timed, key=lambda e: (e.deadline, e.id)))
+        return out
+
+    def _fire(self, e: Entity, me: Entity, label: str, *, default: bool = False) -> None:
+        """``e``'s timed wait times out now: the virtual clock moves on to its
+        deadline and it is runnable again."""
+        assert e.deadline is not None
+        self.now = max(self.now, e.deadline)
+        self._set(e, EntityState.RUNNABLE)
+        self._n_timed -= 1
+        e.blocked_on, e.deadline = None, None
+        e.timed_out = True
+        self.log.append(Decision(self.step, "timeout", me.id, e.id, label, default=default))
 
     def _choose_among(self, runnable: list[Entity], kind: Literal["block", "finish"],
                       me: Entity, label: str) -> Entity:
@@ -559,13 +587,18 @@ class Controller:
         there are two or more candidates.  A forced handoff is logged too, as
         a default entry under the last decision's step (a report shows who
         blocked; a replay needs nothing from it)."""
+        if self._n_timed:
+            runnable = self._candidates()
         if len(runnable) < 2:
             self.log.append(Decision(self.step, kind, me.id, runnable[0].id, label, default=True))
             return runnable[0]
         self.step += 1
         nxt = self.strategy.next(self.step, None, runnable, preemptible=True)
-        self.log.append(Decision(self.step, kind, me.id, nxt.id, label,
-                                 default=nxt is runnable[0]))
+        if nxt.state is EntityState.BLOCKED:
+            self._fire(nxt, me, label)
+        else:
+            self.log.append(Decision(self.step, kind, me.id, nxt.id, label,
+                                     default=nxt is runnable[0]))
         return nxt
 
     def _handoff(self, me: Entity, nxt: Entity) -> None:

@@ -63,7 +63,8 @@ class Choices(Strategy):
             preempt = True
         else:
             cands = list(runnable)
-            preempt = False
+            # Firing a timeout early is a precisely timed event: it costs one.
+            preempt = any(c.state is EntityState.BLOCKED for c in cands)
         if len(cands) == 1:
             return cands[0]
         k = self.choices[self.i] if self.i < len(self.choices) else 0

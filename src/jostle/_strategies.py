@@ -214,7 +214,10 @@ class PCT(Strategy):
             self._prio[current.id] = self._low
         if current is not None and current.state is EntityState.RUNNABLE and not preemptible:
             return current
-        return max(runnable, key=lambda e: (self._priority(e), -e.id))
+        # A timed waiter (offered so its timeout can fire early) is never
+        # PCT's choice: PCT runs the highest-priority *enabled* entity.
+        enabled = [e for e in runnable if e.state is EntityState.RUNNABLE]
+        return max(enabled, key=lambda e: (self._priority(e), -e.id))
 
     def keeps_until(self, step: int) -> int:
         # The holder has the highest priority; only a change point (or a
@@ -270,7 +273,10 @@ class POS(Strategy):
         if current is not None and current.state is EntityState.RUNNABLE and not preemptible:
             chosen = current
         else:
-            chosen = max(runnable, key=lambda e: (self._priority(e), -e.id))
+            # Steps of enabled entities only: a timed waiter's timeout is not
+            # a pending step of its own (as in PCT).
+            enabled = [e for e in runnable if e.state is EntityState.RUNNABLE]
+            chosen = max(enabled, key=lambda e: (self._priority(e), -e.id))
         self._ran = chosen.at
         return chosen
 
@@ -283,13 +289,15 @@ class POS(Strategy):
 def from_log(log: Sequence[Decision]) -> Preemptions:
     """The sparse schedule that makes the same decisions as ``log``.
 
-    Switches and non-default handoffs become ``switches``; picks become
-    ``picks``.  Timeouts follow from the others and are not recorded.
+    Switches, non-default handoffs and timeouts chosen early become
+    ``switches``; picks become ``picks``.  Timeouts that fired because nobody
+    could run follow from the others and are not recorded.
     """
     switches: list[tuple[int, int]] = []
     picks: list[tuple[int, int]] = []
     for d in log:
-        if d.kind == "switch" or (d.kind in ("start", "block", "finish") and not d.default):
+        if d.kind == "switch" or (d.kind in ("start", "block", "finish", "timeout")
+                                  and not d.default):
             switches.append((d.step, d.target))
         elif d.kind == "pick":
             picks.append((d.step, d.target))

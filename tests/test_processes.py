@@ -80,7 +80,7 @@ def drive(ws: list[ProcessWorker], schedule) -> None:
     """
     paused = [next_point(w) for w in ws]
     for who, label in schedule:
-        assert paused[who][0::2] == ("point", label), (who, paused[who])
+        assert (paused[who][0], paused[who][2]) == ("point", label), (who, paused[who])
         ws[who].release()
         paused[who] = next_point(ws[who])
     assert all(ev[0] == "done" for ev in paused), paused

@@ -63,8 +63,11 @@ def run_proxy(controller: Controller, entity: Entity, worker: ProcessWorker,
         return 0 if allow_kill else controller.budget(entity)
 
     try:
+        # Without a start gate (the engine's jobs) the worker attached and ran
+        # on to its first point (an operation's start), where it waits.
         controller.enter(entity)
-        worker.go(budget())
+        if worker.gated:
+            worker.go(budget())
         while True:
             event = worker.next_event(_GRACE)
             if event is None:

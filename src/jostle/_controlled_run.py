@@ -493,8 +493,9 @@ class ControlledExecution:
                 pw.submit(ProcessJob(
                     job_id=eng.executions, worker=w, phase="parallel", handle=handle,
                     steps=tuple((i, op.name, op.fn, s.args) for i, s, op in steps[w]),
-                    pause_at_points=True, wait_for_go=True, line_points=self.sched.process_lines,
-                    cpu=self.session.driver.cpu))
+                    pause_at_points=True, wait_for_go=False,
+                    line_points=self.sched.process_lines, cpu=self.session.driver.cpu,
+                    batch=True))
                 self._proxies[w] = (pw, ProxyResult())
         except BaseException:
             # Misuse found while submitting (an operation that cannot be

@@ -61,6 +61,12 @@ class ProcessJob:
         cpu: pin the worker to this CPU for the job (controlled runs pin
             every party to one CPU, so each handoff is a direct switch), or
             ``None`` to run on the CPUs it started with.
+        batch: send no ``invoke`` events and keep the records until the
+            next report (a point or ``done``), which carries them: a
+            controlled run needs them only when the worker stops, and one
+            message instead of two per operation is most of its cost.  If
+            the worker dies, the operations it had not reported are taken as
+            pending.
     """
 
     job_id: int
@@ -72,6 +78,7 @@ class ProcessJob:
     wait_for_go: bool = True
     line_points: bool = False
     cpu: int | None = None
+    batch: bool = False
 
 
 class RemoteException(Exception):
@@ -146,6 +153,7 @@ class _Child:
         self.index = -1
         self.thread = threading.get_ident()
         self.user_files: dict[str, bool] = {}
+        self.batch = False
         self.cpus: set[int] | None = (os.sched_getaffinity(0)
                                       if hasattr(os, "sched_getaffinity") else None)
         self.pinned: int | None = None
@@ -153,6 +161,8 @@ class _Child:
         # "go" and "release"), and points passed so since the last report.
         self.budget = 0
         self.skipped = 0
+        # Records of a batch job not yet sent (they go with the next report).
+        self.unsent: list[OpRecord] = []
 
     def pin(self, cpu: int | None) -> None:
         """Run on ``cpu`` only, or (``None``) on the CPUs the worker started with."""
@@ -205,6 +215,8 @@ class _Child:
         self.pin(job.cpu)
         self.send(("ready", job_id))
         self.budget = self.skipped = 0
+        self.unsent = []
+        self.batch = job.batch
         go = self.recv("go", "cancel") if job.wait_for_go else ("go",)
         if go[0] == "go":
             self.budget = go[1] if len(go) > 1 else 0
@@ -223,7 +235,7 @@ class _Child:
             except BaseException as exc:
                 self.send_error(job_id, "detach", exc)
                 return
-        self.send(("done", job_id, self.skipped))
+        self.send_report(("done", job_id, self.skipped, self.take_unsent()))
 
     def run_step(
         self,
@@ -238,7 +250,8 @@ class _Child:
         if job.pause_at_points:
             self.pause(START)
         invoke = now()
-        self.send(("invoke", index, invoke))
+        if not job.batch:
+            self.send(("invoke", index, invoke))
         outcome: Outcome
         tracer = self.line_tracer() if job.pause_at_points and job.line_points else None
         try:
@@ -258,17 +271,40 @@ class _Child:
         rec = OpRecord(
             index, job.worker, "process", job.phase, name, args, invoke, response, outcome
         )
-        self.send_record(rec)
+        if job.batch:
+            self.unsent.append(rec)
+        else:
+            self.send_record(rec)
         if job.pause_at_points:
             self.pause(END)
 
     def send_record(self, rec: OpRecord) -> None:
+        self.send(("record", self.sendable(rec)))
+
+    @staticmethod
+    def sendable(rec: OpRecord) -> OpRecord:
+        """``rec``, or with a stand-in for an outcome that does not survive
+        pickling (an exception whose ``__init__`` takes other arguments
+        fails only when unpickled)."""
         try:
-            data = pickle.dumps(("record", rec), _PROTOCOL)
-            pickle.loads(data)  # an exception whose __init__ takes other args fails only here
+            pickle.loads(pickle.dumps(rec, _PROTOCOL))
         except Exception as exc:
-            rec = replace(rec, outcome=_stand_in(rec, exc))
-            data = pickle.dumps(("record", rec), _PROTOCOL)
+            return replace(rec, outcome=_stand_in(rec, exc))
+        return rec
+
+    def take_unsent(self) -> list[OpRecord]:
+        out, self.unsent = self.unsent, []
+        return out
+
+    def send_report(self, msg: Event) -> None:
+        """A point or ``done`` carrying a batch job's records (its last item):
+        checked once as a whole; only if that fails, record by record."""
+        try:
+            data = pickle.dumps(msg, _PROTOCOL)
+            pickle.loads(data)
+        except Exception:
+            msg = (*msg[:-1], [self.sendable(r) for r in msg[-1]])
+            data = pickle.dumps(msg, _PROTOCOL)
         self.send_bytes(data)
 
     def send_error(self, job_id: int, stage: str, exc: BaseException) -> None:
@@ -306,7 +342,7 @@ class _Child:
             self.budget -= 1
             self.skipped += 1
             return
-        self.send(("point", self.index, label, self.skipped))
+        self.send_report(("point", self.index, label, self.skipped, self.take_unsent()))
         self.skipped = 0
         msg = self.recv("release")
         self.budget = msg[1] if len(msg) > 1 else 0

@@ -23,14 +23,16 @@ kind)::
     ("go", budget) ("cancel",)        ("ready", id)             attached
     ("release", budget) ("kill",)     ("invoke", index, ns)     about to call
                                       ("record", OpRecord)      op finished
-                                      ("point", index, label, skipped)  paused
+                                      ("point", index, label, skipped, records)
                                       ("error", id, stage, Raised)
-                                      ("done", id, skipped)
+                                      ("done", id, skipped, records)
 
 ``budget`` is how many points the worker may pass without reporting (the
 controller's strategy promised not to switch there); ``skipped`` says how
 many it passed since its last report, so the controller's step count stays
-what it would have been with a report at every point.
+what it would have been with a report at every point.  ``records`` are the
+records of a ``batch`` job since its last report (a ``batch`` job sends no
+``invoke`` and no ``record`` events).
 
 In stress mode (``wait_for_go``) the worker attaches, reports ``ready`` and
 blocks until ``go``, so the engine can release processes, threads and tasks
@@ -65,7 +67,7 @@ from types import TracebackType
 from ._control import UNBOUNDED
 from ._errors import JostleError, SpecError, SpecTypeError
 from ._handles import PickledHandle, check_picklable
-from ._history import OpRecord, Unknown
+from ._history import OpRecord, Unknown, now
 
 __all__ = [
     "END",
@@ -134,6 +136,9 @@ class ProcessWorker:
         self._over = True
         self._records: list[OpRecord] = []
         self._inflight: tuple[int, int] | None = None
+        # When the worker last reported (a batch job's pending operations
+        # were invoked after it).
+        self._reported = 0
 
     def __repr__(self) -> str:
         state = "dead" if self._dead else "busy" if self.busy else "idle"
@@ -212,6 +217,12 @@ class ProcessWorker:
         self._over = False
         self._records = []
         self._inflight = None
+        self._reported = now()
+
+    @property
+    def gated(self) -> bool:
+        """Whether the job it runs waits at a start gate (``wait_for_go``)."""
+        return self._job is not None and self._job.wait_for_go
 
     def go(self, budget: int = 0) -> None:
         """Open the start gate of a job submitted with ``wait_for_go``; it may
@@ -254,6 +265,9 @@ class ProcessWorker:
             if kind == "hello":
                 self._on_hello()
                 continue
+            if kind in ("point", "done") and len(msg) > (4 if kind == "point" else 3):
+                self._records.extend(msg[4] if kind == "point" else msg[3])  # a batch job's
+                self._reported = now()
             if kind == "invoke":
                 self._inflight = (msg[1], msg[2])
             elif kind == "record":
@@ -392,7 +406,14 @@ class ProcessWorker:
             self._process.join(5.0)
             self._exitcode = self._process.exitcode
             job = self._job
-            if job is not None and not self._over and self._inflight is not None:
+            if job is not None and not self._over and job.batch:
+                # Whatever it had not reported may or may not have happened.
+                done = {r.index for r in self._records}
+                self._records.extend(
+                    OpRecord(index, job.worker, "process", job.phase, name, args,
+                             self._reported, None, Unknown("worker died"))
+                    for index, name, _fn, args in job.steps if index not in done)
+            elif job is not None and not self._over and self._inflight is not None:
                 index, invoke = self._inflight
                 name, args = next((s[1], s[3]) for s in job.steps if s[0] == index)
                 self._records.append(

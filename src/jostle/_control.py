@@ -116,7 +116,7 @@ class Entity:
     external: bool = False
     #: The controller the entity belongs to (the tracer's hooks and the
     #: cooperative primitives reach it from here).
-    ctl: Controller | None = field(default=None, repr=False)
+    ctl: Controller = field(default=None, repr=False)  # type: ignore[assignment]  # add() sets it
     #: The label of the point the entity is at (its next step starts there),
     #: kept only for strategies that ask (``Strategy.wants_labels``).
     at: str = ""

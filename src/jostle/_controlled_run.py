@@ -37,7 +37,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._calls import default_teardown, not_awaited, on_loop, raised
+from ._calls import awaitable, default_teardown, not_awaited, on_loop, raised
 from ._control import Aborted, Controller, Entity, EntityState
 from ._controlled_loop import ControlledEventLoop, LoopRun, LoopStuck, run_controlled
 from ._controlled_processes import ProxyResult, run_proxy
@@ -193,7 +193,7 @@ class ControlledExecution:
             raise  # the controller gave up on this worker: unwind, do not record
         except BaseException as exc:  # every exception is a result to judge
             return raised(exc)
-        if inspect.isawaitable(value):
+        if awaitable(value):
             return not_awaited(op, value)
         return outcome_of(value)
 
@@ -226,7 +226,7 @@ class ControlledExecution:
         try:
             value = fn(*args)
             me.busy = True
-            if inspect.isawaitable(value):
+            if awaitable(value):
                 me.busy = False
                 value = await value
             return value
@@ -459,7 +459,7 @@ class ControlledExecution:
                     value = await value
                 else:
                     me.busy = True
-                    if inspect.isawaitable(value):
+                    if awaitable(value):
                         me.busy = False
                         value = await value
                 me.busy = True
@@ -567,7 +567,7 @@ class ControlledExecution:
         for inv in checks:
             try:
                 value = self._user(self.main, inv, self.resource)
-                if inspect.isawaitable(value):
+                if awaitable(value):
                     run = self._on_loop([partial(_awaited, value)])
                     if run.stuck is not None:
                         self._stuck_tasks(run.stuck, 0, f"invariant {_name(inv)}")
@@ -591,7 +591,7 @@ class ControlledExecution:
             self.session.tmap.unbind()
         try:
             value = self._user(me, teardown, self.resource)
-            if inspect.isawaitable(value):
+            if awaitable(value):
                 if me.aborted:
                     self.loop.run_until_complete(_awaited(value))
                 else:

@@ -115,7 +115,7 @@ class Lock:
         if timeout < 0 and timeout != -1:
             raise ValueError("timeout value must be positive")
         if not self._silent:
-            w.point(me, self._lbl_acquire)
+            me.ctl.point(me, self._lbl_acquire)
         site = None
         if self._track:
             site = _site()
@@ -172,7 +172,7 @@ class Lock:
         if owner is not None or me is not None:
             w.controller.wake(self)
         if me is not None and not self._silent and not me.aborted:
-            w.point(me, self._lbl_release)
+            me.ctl.point(me, self._lbl_release)
 
     def locked(self) -> bool:
         """Whether the lock is held."""
@@ -235,7 +235,7 @@ class RLock:
             self._count += 1
             w, ent = _me()
             if w is not None and ent is not None:
-                w.point(ent, self._block._lbl_acquire)
+                ent.ctl.point(ent, self._block._lbl_acquire)
             return True
         if not self._block.acquire(blocking, timeout):
             return False
@@ -360,7 +360,7 @@ class Condition:
             raise RuntimeError("cannot wait on un-acquired lock")
         w, me = _me()
         if w is not None and me is not None:
-            w.point(me, self._lbl_wait)
+            me.ctl.point(me, self._lbl_wait)
         waiter = _Waiter(self)
         waiter.acquire()
         self._waiters.append(waiter)
@@ -406,7 +406,7 @@ class Condition:
             raise RuntimeError("cannot notify on un-acquired lock")
         w, me = _me()
         if w is not None and me is not None:
-            w.point(me, self._lbl_notify)
+            me.ctl.point(me, self._lbl_notify)
         waiters = self._waiters
         for waiter in list(islice(waiters, n)):
             waiter.release()
@@ -494,7 +494,6 @@ _real_lockf = getattr(_fcntl, "lockf", None)
 def _os_lock_wait(me: Entity, label: str, try_once: Callable[[], object],
                   wait: Callable[[], object]) -> object:
     ctl = me.ctl
-    assert ctl is not None
     ctl.point(me, label)
     try:
         return try_once()

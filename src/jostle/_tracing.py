@@ -426,7 +426,7 @@ class Tracer:
                 set_local(tool, code, user_events if kind == _USER else other_events)
             me = entity()
             if me is not None and not me.busy and not me.aborted:
-                me.ctl.point(me, _start_label(code))  # type: ignore[union-attr]
+                me.ctl.point(me, _start_label(code))
             return None
 
         def on_jump(code: CodeType, offset: int, dest: int) -> Any:
@@ -434,19 +434,19 @@ class Tracer:
                 return disable
             me = entity()
             if me is not None and not me.busy and not me.aborted:
-                me.ctl.point(me, _offset_label(code, offset))  # type: ignore[union-attr]
+                me.ctl.point(me, _offset_label(code, offset))
             return None
 
         def on_c_return(code: CodeType, offset: int, fn: object, arg0: object) -> Any:
             me = entity()
             if me is not None and not me.busy and not me.aborted and not _no_breaker(fn):
-                me.ctl.point(me, _offset_label(code, offset))  # type: ignore[union-attr]
+                me.ctl.point(me, _offset_label(code, offset))
             return None
 
         def on_instruction(code: CodeType, offset: int) -> Any:
             me = entity()
             if me is not None and not me.busy and not me.aborted:
-                me.ctl.point(me, _offset_label(code, offset))  # type: ignore[union-attr]
+                me.ctl.point(me, _offset_label(code, offset))
             return None
 
         return {ev.PY_START: on_start, ev.PY_RESUME: on_start, ev.JUMP: on_jump,
@@ -462,7 +462,7 @@ class Tracer:
         opcode = self.model == "opcode"
 
         def point(me: Entity, label: str) -> None:
-            me.ctl.point(me, label)  # type: ignore[union-attr]
+            me.ctl.point(me, label)
 
         def live() -> Entity | None:
             me = entity()

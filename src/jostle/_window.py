@@ -143,6 +143,9 @@ class Window:
         self.controller = controller
         controller.describe_owner = self.owner_of
         self.entity_of = entity_of
+        # The thread-to-entity lookup, without a call per lookup when the map
+        # is a ThreadMap (every cooperative operation asks).
+        self._by_ident = entity_of.by_ident if isinstance(entity_of, ThreadMap) else None
         self.held: dict[Entity, list[tuple[Lock, tuple[str, int]]]] = {}
         #: Threads that are not entities but see the virtual clock (a set-up
         #: step that builds the resource before the run starts).
@@ -158,7 +161,8 @@ class Window:
     def current(self) -> Entity | None:
         """The calling thread's entity, unless it is not controlled or is
         inside a controller call (a strategy's own code using a lock)."""
-        me = self.entity_of()
+        by_ident = self._by_ident
+        me = by_ident.get(_get_ident()) if by_ident is not None else self.entity_of()
         if me is None or me.busy:
             return None
         return me
@@ -265,23 +269,22 @@ def _me() -> tuple[Window, Entity] | tuple[None, None]:
 _skip_cache: dict[str, bool] = {}
 
 
-def _skipped(filename: str) -> bool:
-    skip = _skip_cache.get(filename)
-    if skip is None:
-        skip = filename.startswith(_JOSTLE_DIR) or filename in _PLUMBING_FILES
-        _skip_cache[filename] = skip
-    return skip
-
-
 def _site() -> tuple[str, int]:
     """``(file, line)`` of the first caller outside jostle and the standard
-    library's threading/queue plumbing."""
+    library's threading/queue plumbing (every acquire asks: no call per
+    frame)."""
     f: FrameType | None = sys._getframe(1)
-    while f is not None and _skipped(f.f_code.co_filename):
+    cache = _skip_cache
+    while f is not None:
+        filename = f.f_code.co_filename
+        skip = cache.get(filename)
+        if skip is None:
+            skip = cache[filename] = (filename.startswith(_JOSTLE_DIR)
+                                      or filename in _PLUMBING_FILES)
+        if not skip:
+            return (filename, f.f_lineno)
         f = f.f_back
-    if f is None:
-        return ("?", 0)
-    return (f.f_code.co_filename, f.f_lineno)
+    return ("?", 0)
 
 
 

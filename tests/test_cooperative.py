@@ -395,3 +395,45 @@ def test_windows_do_not_nest():
             _patching.patched(ctl, lambda: None):
         pass
     assert threading.Lock is not coop.Lock
+
+
+# -- locks made at import time ------------------------------------------------------------
+def test_a_module_level_lock_made_at_import_is_cooperative_in_the_window(pool):
+    """A lock built at import time (module global) excludes under every
+    schedule without real blocking, and is the real lock again afterwards."""
+    import import_time_locks as itl
+
+    real = itl.registry_lock
+    for found in explore(lambda s: scenario(pool, itl.Ledger, [itl.Ledger.move] * 2, s),
+                         bound=2):
+        ledger, run, _ = found.result
+        assert run.failure is None and (ledger.a, ledger.b) == (8, 2)
+    assert itl.registry_lock is real
+
+
+def test_import_time_locks_in_abba_order_are_a_deadlock_not_a_hang(pool):
+    """A class-level and a module-level lock taken in both orders: some
+    schedule deadlocks, reported at once with both locks in the cycle."""
+    import import_time_locks as itl
+
+    runs = [f.result[1] for f in explore(
+        lambda s: scenario(pool, itl.Ledger, [itl.Ledger.forward, itl.Ledger.backward], s),
+        bound=1)]
+    deadlocks = [r.deadlock for r in runs if r.deadlock is not None]
+    assert deadlocks
+    assert all(r.uncontrolled is None for r in runs)  # a deadlock, never a hang
+    assert "import_time_locks.py" in deadlocks[0].cycle
+    assert itl.Ledger.class_lock.acquire(False)  # real and free again
+    itl.Ledger.class_lock.release()
+
+
+def test_a_real_lock_held_when_the_window_opens_stays_real(pool):
+    """A lock someone holds as the window opens is left alone (its state is
+    not ours to copy)."""
+    import import_time_locks as itl
+
+    real = itl.audit_lock
+    with real:
+        _, run, results = scenario(pool, itl.Ledger, [lambda led: itl.audit_lock is real],
+                                   Choices())
+    assert results[0] == ("ok", True) and run.failure is None

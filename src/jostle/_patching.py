@@ -95,8 +95,8 @@ _STDLIB_DIRS = tuple({os.path.dirname(os.__file__) + os.sep,
                       os.path.dirname(threading.__file__ or "") + os.sep})
 _FRAMEWORKS = frozenset({"jostle", "hypothesis", "_hypothesis_pytestplugin", "_pytest", "pytest",
                          "pluggy", "coverage", "xdist", "execnet", "pytest_timeout"})
-_scan_cache: dict[str, tuple[ModuleType, tuple[str, ...]]] = {}
-_with_aliases: list[tuple[ModuleType, tuple[str, ...]]] = []
+_scan_cache: dict[str, tuple[ModuleType, tuple[str, ...], tuple[tuple[Any, str], ...]]] = {}
+_with_aliases: list[tuple[ModuleType, tuple[str, ...], tuple[tuple[Any, str], ...]]] = []
 _scanned_count = 0
 
 
@@ -111,10 +111,46 @@ def _user_module(name: str, mod: ModuleType) -> bool:
     return not in_stdlib
 
 
-def _user_aliases() -> list[tuple[ModuleType, str, Any]]:
-    """``(module, attribute, replacement)`` for each copy of a replaced
-    object in a user module (``from threading import Lock``).  Modules are
-    scanned once, when ``sys.modules`` has grown since the last window."""
+# The real lock types: an instance made before the window (a module-level
+# ``_lock = threading.Lock()`` at import) cannot be intercepted, so where one
+# is held in a module global or a class attribute, a cooperative lock stands
+# in for it while the window is open.
+_REAL_LOCK_TYPES: dict[type, Callable[[], Any]] = {
+    type(_real_allocate_lock()): lambda: Lock(),
+    type(_real_threading["RLock"]()): lambda: RLock(),
+}
+
+
+def _lock_holders(mod: ModuleType) -> tuple[tuple[Any, str], ...]:
+    """``(owner, attribute)`` of every real lock a user module holds in a
+    global or in an attribute of a class it defines."""
+    found: list[tuple[Any, str]] = []
+    for k, v in vars(mod).items():
+        if type(v) in _REAL_LOCK_TYPES:
+            found.append((mod, k))
+        elif isinstance(v, type) and v.__module__ == mod.__name__:
+            found += [(v, ck) for ck, cv in vars(v).items() if type(cv) in _REAL_LOCK_TYPES]
+    return tuple(found)
+
+
+def _free(lock: Any) -> bool:
+    """Whether nobody holds ``lock`` (C RLocks have no ``locked()`` before 3.13,
+    and one the calling thread holds would let it in again)."""
+    is_owned = getattr(lock, "_is_owned", None)
+    if is_owned is not None and is_owned():
+        return False
+    if lock.acquire(False):
+        lock.release()
+        return True
+    return False
+
+
+def _user_aliases() -> list[tuple[Any, str, Any]]:
+    """``(owner, attribute, replacement)`` for each copy of a replaced
+    object in a user module (``from threading import Lock``), and for each
+    real lock it holds at module or class level (made at import, before any
+    window).  Modules are scanned once, when ``sys.modules`` has grown since
+    the last window."""
     global _scanned_count
     modules = sys.modules
     if len(modules) != _scanned_count:
@@ -123,21 +159,29 @@ def _user_aliases() -> list[tuple[ModuleType, str, Any]]:
             if (cached is not None and cached[0] is mod) or not isinstance(mod, ModuleType):
                 continue
             names: tuple[str, ...] = ()
+            holders: tuple[tuple[Any, str], ...] = ()
             if _user_module(name, mod):
                 try:
                     names = tuple(k for k, v in vars(mod).items() if id(v) in _BY_REAL)
+                    holders = _lock_holders(mod)
                 except Exception:  # an exotic module object: leave it alone
-                    names = ()
-            _scan_cache[name] = (mod, names)
-        _with_aliases[:] = [(m, n) for m, n in _scan_cache.values() if n]
+                    names, holders = (), ()
+            _scan_cache[name] = (mod, names, holders)
+        _with_aliases[:] = [(m, n, h) for m, n, h in _scan_cache.values() if n or h]
         _scanned_count = len(modules)
-    out = []
-    for mod, names in _with_aliases:
+    out: list[tuple[Any, str, Any]] = []
+    for mod, names, holders in _with_aliases:
         for attr in names:
             value = mod.__dict__.get(attr)
             replacement = _BY_REAL.get(id(value))
             if replacement is not None and value is not replacement:
                 out.append((mod, attr, replacement))
+        for owner, attr in holders:
+            value = vars(owner).get(attr)
+            make = _REAL_LOCK_TYPES.get(type(value))
+            # A lock someone holds right now keeps its state: leave it real.
+            if make is not None and _free(value):
+                out.append((owner, attr, make()))
     return out
 
 
@@ -154,8 +198,12 @@ def patched(controller: Controller,
     took raw locks at import, so it is not caught); ``time.sleep``,
     ``monotonic``, ``perf_counter``, ``time`` and their ``_ns`` forms; the
     standard library's clock aliases (``queue.time``, ``sched._time``...);
-    and copies of any of these in user modules (``from threading import
-    Lock``).  Everything is restored on exit, exceptions included.
+    copies of any of these in user modules (``from threading import
+    Lock``); and real ``Lock``/``RLock`` instances a user module holds in a
+    global or a class attribute (made at import, before any window: their
+    methods cannot be intercepted, so a cooperative lock stands in for each
+    while the window is open; one held at that moment stays real).
+    Everything is restored on exit, exceptions included.
 
     Threads must be started before the window opens (``Thread`` uses
     ``Event``).  A thread a controlled entity starts inside the window runs

@@ -495,19 +495,7 @@ class ControlledEventLoop(asyncio.SelectorEventLoop):
 
     def _ready_label(self) -> str:
         describe = self.describe
-        text = "ready: " + " | ".join([describe(h) for h in self._ready])
-        timer = self._first_timer() if self._scheduled else None
-        if timer is not None:
-            text += f" | or early: {describe(timer)}"
-        return text
-
-    def _advance_to(self, when: float) -> None:
-        """Move the virtual clock on to ``when`` (never back)."""
-        c = self.controller
-        if c is not None:
-            c.now = max(c.now, when)
-        else:
-            self._now = max(self._now, when)
+        return "ready: " + " | ".join([describe(h) for h in self._ready])
 
     def _maybe_inject(self, task: asyncio.Task[Any]) -> None:
         if task.done() or getattr(task, "_must_cancel", False):
@@ -542,23 +530,10 @@ class ControlledEventLoop(asyncio.SelectorEventLoop):
             raise self._stuck(LoopLivelock, f"the run went past max_steps={self.max_steps} "
                               "callbacks (a livelock, or a bound too low for the scenario):")
         n = len(ready)
-        # A pending timer is one more option: it may come due before the
-        # ready callbacks run (a timeout is a scheduling choice, not a wall-
-        # clock event); choosing it moves the clock on to it.
-        timer = self._first_timer() if self._scheduled and not cleaning else None
-        options = n + (timer is not None)
-        handle: asyncio.Handle
-        if options > 1 and not cleaning:
-            i = self._choose(options, "ready", self._ready_label)
-            if i == n:
-                assert timer is not None
-                heapq.heappop(self._scheduled)
-                timer._scheduled = False  # type: ignore[attr-defined]
-                self._advance_to(timer._when)  # type: ignore[attr-defined]
-                handle = timer
-            else:
-                handle = ready[i]
-                del ready[i]
+        if n > 1 and not cleaning:
+            i = self._choose(n, "ready", self._ready_label)
+            handle = ready[i]
+            del ready[i]
         else:
             i = 0
             handle = ready.popleft()

@@ -75,6 +75,9 @@ __all__ = ["ControlledExecution"]
 _allocate_lock = _thread.allocate_lock
 T = TypeVar("T")
 
+#: A controlled run may take this many times its ``timeout`` of wall time.
+WALL_FACTOR = 10
+
 
 class _Join:
     """What ``main`` waits for when it has no tasks to run (its repr is what a
@@ -133,7 +136,11 @@ class ControlledExecution:
         self.ctl = Controller(sched.strategy, max_steps=sched.max_steps)
         self.main = self.ctl.add("main")
         self.ctl.on_deadlock = self._on_deadlock
-        self.watch = Watch(self.ctl, _wall(), timeout, sched.watchdog, run=self)
+        # A run that keeps making points is not hung (the step bound catches
+        # a livelock, the watchdog a holder that stops making points): the
+        # wall-clock deadline is only a backstop, generous so that a loaded
+        # machine never turns a slow run into a hang.
+        self.watch = Watch(self.ctl, _wall(), timeout * WALL_FACTOR, sched.watchdog, run=self)
         self.workers: dict[int, Entity] = {}
         # The scenario's steps by phase and worker, resolved once.
         self.phases: dict[Phase, list[tuple[int, Step, Operation]]] = {

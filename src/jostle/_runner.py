@@ -191,7 +191,11 @@ def concurrent_test(
         kinds: worker kinds to mix (default: every kind an operation allows).
         repeats: runs of each scenario per example (stress).
         timeout: watchdog deadline per run, in seconds; a run still going
-            then fails as a hang, with every stuck worker's stack.
+            then fails as a hang, with every stuck worker's stack.  Under
+            control a run that keeps making scheduling points is not hung
+            (a livelock is caught by its step bound, a worker blocked outside
+            jostle's control by the watchdog), so there the deadline is ten
+            times this, a backstop against a loaded machine.
         switch_interval: ``sys.setswitchinterval`` during the parallel part
             (stress).
         preemption_model: controlled: ``"gil"`` (switch only where CPython

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from ._control import Aborted, Controller, Entity
 from ._history import OpRecord
+from ._process_child import Event
 from ._processes import END, START, ProcessWorker
 
 __all__ = ["ProxyResult", "run_proxy"]
@@ -70,15 +71,19 @@ def run_proxy(controller: Controller, entity: Entity, worker: ProcessWorker,
             worker.go(budget())
         while True:
             event = worker.next_event(_GRACE)
+            if event is not None and event[0] == "external":
+                # It waits for an OS file lock another process holds.
+                controller.advance(entity, event[3] if len(event) > 3 else 0)
+                event = _wait_outside(controller, entity, worker, stall_timeout,
+                                      f"{entity.name}: waiting for {event[2]}")
+            elif event is None:
+                # Not at a point yet: most likely waiting on a lock that
+                # another process holds (sqlite, a semaphore).  Let others run.
+                event = _wait_outside(controller, entity, worker, stall_timeout,
+                                      f"{entity.name}: waiting outside jostle")
             if event is None:
-                # Not at a point yet: most likely waiting on an OS lock that
-                # another process holds (flock, sqlite).  Let others run.
-                controller.block_external(entity, f"{entity.name}: waiting outside jostle")
-                event = worker.next_event(stall_timeout)
-                if event is None:
-                    result.stalled = True
-                    return  # the engine's watchdog reports and kills it
-                controller.external_ready(entity)
+                result.stalled = True
+                return  # the engine's watchdog reports and kills it
             kind = event[0]
             if kind == "point":
                 controller.advance(entity, event[3] if len(event) > 3 else 0)
@@ -104,3 +109,14 @@ def run_proxy(controller: Controller, entity: Entity, worker: ProcessWorker,
         controller.finish(entity)
     except Aborted:
         return
+
+
+def _wait_outside(controller: Controller, entity: Entity, worker: ProcessWorker,
+                  timeout: float, label: str) -> Event | None:
+    """Let others run while the process waits outside the schedule; its
+    next event (``None`` if none came within ``timeout``)."""
+    controller.block_external(entity, label)
+    event = worker.next_event(timeout)
+    if event is not None:
+        controller.external_ready(entity)
+    return event

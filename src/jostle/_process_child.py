@@ -28,6 +28,13 @@ from ._handles import untrack_shared_memory
 from ._history import OpRecord, Outcome, Phase, Raised, Returned, now, outcome_of
 from ._syncpoints import _set_hook
 
+try:
+    import fcntl as _fcntl
+except ImportError:  # not POSIX
+    _fcntl = None  # type: ignore[assignment]
+_real_flock: Callable[..., Any] = getattr(_fcntl, "flock", print)  # print: never called
+_real_lockf: Callable[..., Any] = getattr(_fcntl, "lockf", print)
+
 __all__ = ["END", "START", "ProcessJob", "RemoteException"]
 
 START = "jostle:start"
@@ -222,10 +229,13 @@ class _Child:
             self.budget = go[1] if len(go) > 1 else 0
             if job.pause_at_points:
                 _set_hook(self.sync_point)
+                self.patch_os_locks(True)
             try:
                 for step in job.steps:
                     self.run_step(job, resource, *step)
             finally:
+                if job.pause_at_points:
+                    self.patch_os_locks(False)
                 _set_hook(None)
                 self.index = -1
         detach = getattr(job.handle, "detach", None)
@@ -346,6 +356,43 @@ class _Child:
         self.skipped = 0
         msg = self.recv("release")
         self.budget = msg[1] if len(msg) > 1 else 0
+
+    def patch_os_locks(self, on: bool) -> None:
+        """While a job pauses at points, ``fcntl.flock``/``lockf`` that would
+        block say so first (an ``external`` report), so the controller lets
+        the holder run at once instead of waiting out its grace period."""
+        if _fcntl is None:
+            return
+        _fcntl.flock = self.flock if on else _real_flock
+        _fcntl.lockf = self.lockf if on else _real_lockf
+
+    def flock(self, fd: Any, operation: int) -> None:
+        if operation & (_fcntl.LOCK_NB | _fcntl.LOCK_UN) or threading.get_ident() != self.thread:
+            _real_flock(fd, operation)
+            return
+        self.os_lock_wait("flock", lambda: _real_flock(fd, operation | _fcntl.LOCK_NB),
+                          lambda: _real_flock(fd, operation))
+
+    def lockf(self, fd: Any, cmd: int, len: int = 0, start: int = 0, whence: int = 0) -> Any:
+        if cmd & _fcntl.LOCK_NB or cmd == _fcntl.LOCK_UN or threading.get_ident() != self.thread:
+            return _real_lockf(fd, cmd, len, start, whence)
+        return self.os_lock_wait(
+            "lockf", lambda: _real_lockf(fd, cmd | _fcntl.LOCK_NB, len, start, whence),
+            lambda: _real_lockf(fd, cmd, len, start, whence))
+
+    def os_lock_wait(self, what: str, try_once: Callable[[], object],
+                     wait: Callable[[], object]) -> object:
+        try:
+            return try_once()
+        except (BlockingIOError, PermissionError):
+            pass
+        # Taken: say so, wait for real outside the schedule, then rejoin it
+        # at a point of its own (the budget does not stretch across a wait).
+        self.send_report(("external", self.index, what, self.skipped, self.take_unsent()))
+        self.skipped = self.budget = 0
+        got = wait()
+        self.pause(f"{what} acquired")
+        return got
 
     def sync_point(self, label: str) -> None:
         # Threads an operation starts are not scheduled; only the op's own.

@@ -253,6 +253,7 @@ class ProcessWorker:
 
         Events are tuples: ``("ready", job_id)``, ``("invoke", index, ns)``,
         ``("record", OpRecord)``, ``("point", index, label)``,
+        ``("external", index, what)`` (about to wait for an OS file lock),
         ``("error", job_id, stage, Raised)``, ``("done", job_id)`` and
         ``("died", exitcode)``; ``died`` repeats once the worker is dead.
         ``timeout=None`` waits for ever.
@@ -265,8 +266,8 @@ class ProcessWorker:
             if kind == "hello":
                 self._on_hello()
                 continue
-            if kind in ("point", "done") and len(msg) > (4 if kind == "point" else 3):
-                self._records.extend(msg[4] if kind == "point" else msg[3])  # a batch job's
+            if kind in ("point", "external", "done") and len(msg) > (3 if kind == "done" else 4):
+                self._records.extend(msg[3] if kind == "done" else msg[4])  # a batch job's
                 self._reported = now()
             if kind == "invoke":
                 self._inflight = (msg[1], msg[2])

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -48,7 +47,7 @@ def awaitable(value: object) -> bool:
 
 
 def raised(exc: BaseException) -> Raised:
-    return Raised(exc, "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+    return Raised(exc)  # the traceback's text is formatted if someone reads it
 
 
 def not_awaited(op: Operation, value: object) -> Raised:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import _thread
 import time
 from dataclasses import dataclass, field
+from traceback import format_exception as _format_exception
 from typing import Literal
 
 from ._unknown import UNKNOWN
@@ -42,9 +43,14 @@ class Returned:
     value: object
 
 
-@dataclass(frozen=True, slots=True)
 class Raised:
     """The operation raised ``exception``; ``traceback`` is its formatted text.
+
+    The text is formatted when first read (most raised outcomes are an
+    expected ``Empty`` or ``KeyError`` nobody reads the traceback of, and
+    formatting costs more than the whole operation); an exception's
+    ``__traceback__`` keeps what the text needs.  Pickling formats it, so the
+    text survives the trip from a process worker.
 
     ``type_name`` is the exception's qualified class name, which is what the
     linearizability checker compares (exceptions do not define equality).  An
@@ -52,13 +58,37 @@ class Raised:
     a stand-in carrying the original name in ``__jostle_type_name__``.
     """
 
-    exception: BaseException
-    traceback: str = ""
+    __slots__ = ("_text", "exception")
+
+    def __init__(self, exception: BaseException, traceback: str | None = None) -> None:
+        self.exception = exception
+        self._text = traceback
+
+    @property
+    def traceback(self) -> str:
+        if self._text is None:
+            exc = self.exception
+            self._text = "".join(_format_exception(type(exc), exc, exc.__traceback__))
+        return self._text
 
     @property
     def type_name(self) -> str:
         name = getattr(self.exception, "__jostle_type_name__", None)
         return name if isinstance(name, str) else type(self.exception).__qualname__
+
+    def __reduce__(self) -> tuple[type[Raised], tuple[BaseException, str]]:
+        return Raised, (self.exception, self.traceback)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Raised):
+            return NotImplemented
+        return self.exception is other.exception or (
+            self.exception == other.exception and self.traceback == other.traceback)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Raised(exception={self.exception!r})"
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,6 @@ import asyncio
 import inspect
 import sys
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -93,8 +92,9 @@ class Run:
 
 
 def raised(exc: BaseException) -> Raised:
-    """The outcome of a call that raised ``exc``."""
-    return Raised(exc, "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+    """The outcome of a call that raised ``exc`` (its traceback text is
+    formatted when read, as jostle's own outcomes are)."""
+    return Raised(exc)
 
 
 def returned(value: object, marker: object) -> Returned | Unknown:

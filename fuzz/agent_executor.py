@@ -1,7 +1,8 @@
 """Worked example: an agent executor with timeouts and cancellation (asyncio).
 
 An agent service runs *jobs* (a tool call, a model request) on the event
-loop.  Each attempt has a time limit; a job that times out is retried once
+loop; it starts with a backlog restored from its store, and clients submit
+more.  Each attempt has a time limit; a job that times out is retried once
 and then fails.  Requests are deduplicated: a second ``run`` of a job that is
 already running waits for the first one's outcome instead of starting the
 job again (the job has side effects: it must run at most once).  Clients
@@ -15,8 +16,8 @@ agent's own timeout.  When the *client* cancels the runner (its deadline
 passed, it disconnected), the ``CancelledError`` goes straight through: the
 job stays marked running with nobody running it, and its future is never
 resolved.  The job is lost, and every later request for it waits forever.
-Minimal scenario: prefix ``submit('slow')``, then ``run('slow', 0.01)``:
-the client's 10 ms deadline ends the first attempt; the job is stuck.
+Minimal scenario: ``run('slow', 0.01)`` on the backlog the executor starts
+with: the client's 10 ms deadline ends the first attempt; the job is stuck.
 
 The fix (``FixedAgentExecutor``) gives the job back on cancellation: it
 returns to the queue, the future is resolved so waiting requests take over,
@@ -41,14 +42,15 @@ import jostle
 QUEUED, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
 TIME_LIMIT = 0.05  # seconds per attempt
 ATTEMPTS = 2  # a timed-out job is retried once
-COST = {"fast": 0.0, "slow": 1.0}  # how long the agent takes, seconds
+COST = {"fast": 0.0, "slow": 1.0, "new": 0.0}  # how long the agent takes, seconds
+BACKLOG = ("fast", "slow")  # queued when the executor starts (restored from its store)
 
 
 class AgentExecutor:
     """Jobs by name; ``run`` executes one at most once, with a time limit."""
 
     def __init__(self) -> None:
-        self.jobs: dict[str, str] = {}
+        self.jobs: dict[str, str] = dict.fromkeys(BACKLOG, QUEUED)
         self.inflight: dict[str, asyncio.Future[None]] = {}
         self.executed: Counter[str] = Counter()  # completed agent calls (side effects)
 
@@ -140,7 +142,7 @@ class ExecutorModel:
     """What the executor does when requests arrive one at a time."""
 
     def __init__(self) -> None:
-        self.jobs: dict[str, str] = {}
+        self.jobs: dict[str, str] = dict.fromkeys(BACKLOG, QUEUED)
 
     def submit(self, job: str) -> bool:
         if job in self.jobs:

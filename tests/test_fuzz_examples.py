@@ -1,11 +1,10 @@
 """The worked examples in fuzz/: each planted bug is found, each fix passes.
 
-Each canary is run with its campaign's own options (stress for the
-asyncio-only session manager, whose loop order is deterministic; controlled
-for the others) under the suite's derandomized Hypothesis profile, without
-the shrink phase (shrinking is slow and its result is not what these tests
-check).  The fixed twins get a bounded run here; long runs are ``tox -e
-fuzz``'s job.
+Each canary is run with its campaign's own options (controlled mode, so
+every interleaving choice is data and the run is deterministic) under the
+suite's derandomized Hypothesis profile, without the shrink phase (shrinking
+is slow and its result is not what these tests check).  The fixed twins get
+a bounded run here; long runs are ``tox -e fuzz``'s job.
 """
 
 from __future__ import annotations

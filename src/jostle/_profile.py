@@ -23,13 +23,15 @@ strategies, inside one ``@given(st.data())`` function run with a fixed
 of ``.example()``, which warns outside interactive use): each example draws
 one argument tuple per operation, so the pool follows Hypothesis's own
 distribution, simplest values included, and stops early when a small space
-is exhausted.  Each worker cycles through the same shuffled list of calls
-from its own offset, with the operations in equal shares.
+is exhausted.  Each worker cycles through a list of calls of its own, the
+operations in equal shares with arguments picked from the pool, shuffled
+with a seed of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import itertools
 import math
 import os
@@ -69,6 +71,8 @@ from ._threads import PoolThread
 __all__ = ["PROFILE_KINDS", "ProfileOptions", "profile", "run_profile"]
 
 PROFILE_KINDS = (*KINDS, "mixed")
+# concurrent.futures.TimeoutError is the builtin only from 3.11 on.
+_TIMEOUTS = (TimeoutError, concurrent.futures.TimeoutError)
 MIN_RUN_SECONDS = 0.02
 _WARMUP_SHARE = 0.5  # a warm-up run lasts half a measured one
 _job_ids = itertools.count(1 << 30)
@@ -230,6 +234,8 @@ def _environment() -> dict[str, str]:
     }
     if hasattr(os, "sched_getaffinity"):
         env["cpus usable"] = str(len(os.sched_getaffinity(0)))
+    if hasattr(os, "getloadavg"):
+        env["load average"] = " ".join(f"{x:.1f}" for x in os.getloadavg())
     gil = getattr(sys, "_is_gil_enabled", None)
     env["GIL"] = "on" if gil is None or gil() else "off"
     worker = os.environ.get("PYTEST_XDIST_WORKER")
@@ -237,10 +243,6 @@ def _environment() -> dict[str, str]:
         env["pytest-xdist"] = (f"worker {worker} of "
                                f"{os.environ.get('PYTEST_XDIST_WORKER_COUNT', '?')}")
     return env
-
-
-class _Stuck(JostleError):
-    pass
 
 
 class _Profiler:
@@ -263,8 +265,7 @@ class _Profiler:
         for w in range(1, n + 1):
             wk = available[(w - 1) % len(available)] if kind == "mixed" else kind
             calls = _calls_for(self.spec, self.ops_by_kind[wk], self.pools, self.opt.seed + w)
-            out.append(Assignment(wk, w, calls, self.is_async, (w - 1) * len(calls) // n,
-                                  duration_ns))
+            out.append(Assignment(wk, w, calls, self.is_async, duration_ns))
         return out
 
     def run(self, kind: str, n: int, repeat: int, *, warmup: bool, instrument: bool,
@@ -273,13 +274,9 @@ class _Profiler:
         loop = self.engine.loop
         with instrumented() if instrument else nullcontext() as totals:
             resource = self._build(loop)
-            stuck = True
-            try:
-                tallies = self._workers(resource, plans, int(seconds * 1e9), instrument)
-                stuck = False
-            finally:
-                if not stuck:
-                    self._teardown(loop, resource)
+            # No teardown after a failed run: a stuck worker may still hold the resource.
+            tallies = self._workers(resource, plans, int(seconds * 1e9), instrument)
+            self._teardown(loop, resource)
             waits, acquired = totals() if totals is not None else ({}, {})
         for t in tallies:
             waits = _merge_waits(waits, t.waits)
@@ -332,8 +329,12 @@ class _Profiler:
             current = [-1]
             tasks.append((a, loop.submit(_task_worker(resource, a, gate, go, current)), current))
         if not gate.wait_arrived(timeout):
+            gate.open(0)  # whoever did arrive makes no call and returns
+            loop.loop.call_soon_threadsafe(go.set)
+            for _a, pw in procs:
+                engine.processes.discard(pw)
             raise JostleError(f"profiling {self.spec.name}: workers did not start within "
-                              f"{timeout} s")
+                              f"{timeout} s (is the machine overloaded?)")
         end_ns = time.monotonic_ns() + duration_ns
         gate.open(end_ns)
         loop.loop.call_soon_threadsafe(go.set)
@@ -355,7 +356,7 @@ class _Profiler:
         for a, fut, current in tasks:
             try:
                 tallies.append(self._tally(a, fut.result(max(deadline - time.monotonic(), 0))))
-            except (TimeoutError, asyncio.TimeoutError):
+            except _TIMEOUTS:
                 if loop.responsive(0.2):
                     fut.cancel()
                 else:
@@ -378,7 +379,7 @@ class _Profiler:
             tallies.append(self._tally(a, outcome.value if isinstance(outcome, Returned)
                                        else outcome))
         if stuck:
-            raise _Stuck(
+            raise JostleError(
                 f"profiling {self.spec.name}: {len(stuck)} worker(s) did not finish within "
                 f"{timeout} s after the end of the run (a deadlock, or a wait for something "
                 "no one provides; test the spec with jostle.concurrent_test, whose hang "
@@ -466,7 +467,7 @@ class _Profiler:
     def harness_cost(self, seconds: float = 0.01, runs: int = 5) -> dict[str, float]:
         """ns per call of the loop itself (an empty operation), median of ``runs``."""
         out = {}
-        plan = Assignment("thread", 0, ((0, noop, ()),), (False,), 0, 0)
+        plan = Assignment("thread", 0, ((0, noop, ()),), (False,), 0)
         wanted = {"thread"} if set(self.kinds) - {"task"} else set()
         if {"task", "mixed"} & set(self.kinds):
             wanted.add("task")

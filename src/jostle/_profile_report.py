@@ -184,6 +184,7 @@ def _settings_line(profile: Profile) -> str:
             f"{profile.repeats} measured run(s) of {profile.run_seconds:.2g} s"
             f"{' (and as many instrumented)' if any(r.instrumented for r in profile.runs) else ''}"
             f"; {env.get('python', '')}, {env.get('cpus usable', env.get('cpus', '?'))} CPU(s)"
+            f"{', load average ' + env['load average'] if 'load average' in env else ''}"
             f"{', under pytest-xdist ' + env['pytest-xdist'] if 'pytest-xdist' in env else ''}")
 
 

@@ -52,13 +52,13 @@ Call = tuple[int, Callable[..., Any], tuple[Any, ...]]
 
 
 class Assignment(NamedTuple):
-    """What one profiling worker runs: its calls, from ``offset`` on."""
+    """What one profiling worker runs: its calls, round-robin, for ``duration_ns``
+    (processes; threads and tasks share the run's end)."""
 
     kind: str
     worker: int
     calls: tuple[Call, ...]
     is_async: tuple[bool, ...]  # by operation slot
-    offset: int
     duration_ns: int
 
 
@@ -97,7 +97,7 @@ def run_sync(resource: object, plan: Assignment, end_ns: int, current: list[int]
     n = len(calls)
     latency: dict[int, dict[int, int]] = {}
     raised: dict[int, dict[str, int]] = {}
-    i = plan.offset % n
+    i = 0
     start = now = _now()
     while now < end_ns:
         current[0] = i
@@ -131,7 +131,7 @@ async def run_async(resource: object, plan: Assignment, end_ns: int,
     n = len(calls)
     latency: dict[int, dict[int, int]] = {}
     raised: dict[int, dict[str, int]] = {}
-    i = plan.offset % n
+    i = 0
     start = now = _now()
     while now < end_ns:
         current[0] = i

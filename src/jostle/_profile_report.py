@@ -100,7 +100,8 @@ def overhead_lines(profile: Profile) -> list[str]:
     if profile.harness_ns:
         parts = ", ".join(f"{_dur(ns / 1e9)} a call on a {kind}"
                           for kind, ns in profile.harness_ns.items())
-        out.append(f"harness: {parts} (an empty operation through the same loop)")
+        out.append(f"harness: {parts} (an empty operation through the same loop, "
+                   "fastest of 5 runs)")
     costs = [c for kind in profile.kinds for n in profile.worker_counts(kind)
              if (c := profile.instrumentation_cost(kind, n)) is not None]
     if costs:
@@ -111,6 +112,15 @@ def overhead_lines(profile: Profile) -> list[str]:
                    f"{costs[0]:.0%} to {costs[-1]:.0%}, where below 0 the instrumented runs "
                    "were faster: noise between runs)")
     return out
+
+
+LOOP_NOTE = ("a task blocked on a threading primitive or a file lock blocks the whole "
+             "event loop, not just itself")
+
+
+def blocks_loop(site: WaitSite) -> bool:
+    """Whether a task waited in a way that stops its event loop."""
+    return site.kind == "task" and site.primitive.startswith(("threading.", "queue.", "fcntl."))
 
 
 def _error_lines(profile: Profile) -> list[str]:
@@ -167,6 +177,8 @@ def format_table(profile: Profile) -> str:
                 f"{w.total_s / total:.1%}".rjust(6) if total else "-".rjust(6)]))
         if len(sites) > 8:
             lines.append(f"  ... {len(sites) - 8} more in the report")
+        if any(blocks_loop(w) for w in sites):
+            lines.append(f"  {LOOP_NOTE}")
     elif any(r.instrumented for r in profile.runs):
         lines += ["", "Where workers waited: no blocked waits on primitives the operations made"]
     errors = _error_lines(profile)
@@ -320,7 +332,8 @@ def _plot_waits(plt, profile: Profile, path: Path, sites: Sequence[WaitSite]) ->
     ax.set_yticks(range(len(sites)))
     ax.set_yticklabels([_wait_label(s) for s in sites], fontsize=7)
     for i, s in enumerate(sites):
-        ax.text(shares[i], i, f" {_dur(s.total_s, 'µs')}, {s.waits:,} waits ({s.kind})",
+        loop = ", blocks the loop" if blocks_loop(s) else ""
+        ax.text(shares[i], i, f" {_dur(s.total_s, 'µs')}, {s.waits:,} waits ({s.kind}{loop})",
                 va="center", fontsize=7)
     ax.set_xlim(0, max(shares) * 1.45 if shares else 1)
     ax.set_xlabel("share of worker time spent blocked here (%)", fontsize=8)
@@ -461,9 +474,10 @@ def _page(profile: Profile, images: list[tuple[str, str]], sites: Sequence[WaitS
                          f"{acq:,}" if acq else "-", _dur(w.total_s, "µs"),
                          _dur(w.mean_s, "µs"), _dur(w.max_s, "µs"),
                          f"{w.total_s / total:.2%}" if total else "-"])
+        loop = f" ({LOOP_NOTE})" if any(blocks_loop(w) for w in sites) else ""
         parts.append("<h2>Wait sites</h2><p class='note'>instrumented runs only; acquisitions "
                      "count every acquire or get of primitives made at that line; share = "
-                     "blocked time / (workers x run time)</p>" + _table(
+                     f"blocked time / (workers x run time){esc(loop)}</p>" + _table(
                          ["primitive", "waited at", "code", "made at", "kind", "blocked waits",
                           "acquisitions", "blocked", "mean", "max", "share"], rows))
     elif any(r.instrumented for r in profile.runs):

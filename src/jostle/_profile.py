@@ -46,7 +46,7 @@ from functools import partial
 from typing import Any
 
 from ._calls import build, default_teardown, maybe_await
-from ._engine import get_engine
+from ._engine import _Gate, get_engine
 from ._errors import JostleError, SpecError, SpecTypeError
 from ._handles import check_picklable, handle_for
 from ._history import Raised, Returned
@@ -55,7 +55,6 @@ from ._profile_data import Profile, ProfileRun, WaitSite
 from ._profile_waits import WaitTotals, instrumented, worker_kind
 from ._profile_workers import (
     Assignment,
-    Gate,
     ProfiledHandle,
     Tally,
     noop,
@@ -314,29 +313,33 @@ class _Profiler:
         for a in plans:
             by_kind[a.kind].append(a)
         procs = self._start_processes(resource, by_kind["process"], instrument)
-        gate = Gate(len(by_kind["thread"]) + len(by_kind["task"]))
+        # The engine's start gate (raw locks: never instrumented); the run's
+        # end goes in ``end`` before it opens.
+        gate = _Gate(len(by_kind["thread"]) + len(by_kind["task"]))
+        end = [0]
         threads: list[tuple[Assignment, PoolThread, list[Any], list[int]]] = []
         for a, pt in zip(by_kind["thread"], engine.threads.acquire(len(by_kind["thread"])),
                          strict=True):
             out: list[Any] = []
             current = [-1]
-            pt.submit(partial(thread_job, resource, a, gate, out, current))
+            pt.submit(partial(thread_job, resource, a, gate, end, out, current))
             threads.append((a, pt, out, current))
         loop = engine.loop
         go = asyncio.Event()
         tasks = []
         for a in by_kind["task"]:
             current = [-1]
-            tasks.append((a, loop.submit(_task_worker(resource, a, gate, go, current)), current))
+            tasks.append((a, loop.submit(_task_worker(resource, a, gate, end, go, current)),
+                          current))
         if not gate.wait_arrived(timeout):
-            gate.open(0)  # whoever did arrive makes no call and returns
+            gate.open()  # end[0] is 0: whoever did arrive makes no call and returns
             loop.loop.call_soon_threadsafe(go.set)
             for _a, pw in procs:
                 engine.processes.discard(pw)
             raise JostleError(f"profiling {self.spec.name}: workers did not start within "
                               f"{timeout} s (is the machine overloaded?)")
-        end_ns = time.monotonic_ns() + duration_ns
-        gate.open(end_ns)
+        end[0] = time.monotonic_ns() + duration_ns
+        gate.open()
         loop.loop.call_soon_threadsafe(go.set)
         for _a, pw in procs:
             pw.go()
@@ -537,12 +540,12 @@ class _Profiler:
             harness_ns=harness, environment=_environment(), notes=tuple(notes))
 
 
-async def _task_worker(resource: object, plan: Assignment, gate: Gate, go: asyncio.Event,
-                       current: list[int]) -> Tally:
+async def _task_worker(resource: object, plan: Assignment, gate: _Gate, end: list[int],
+                       go: asyncio.Event, current: list[int]) -> Tally:
     gate.arrive()
     await go.wait()
     with worker_kind("task"):
-        return await run_async(resource, plan, gate.end_ns, current)
+        return await run_async(resource, plan, end[0], current)
 
 
 async def _harness_task(plan: Assignment, seconds: float) -> Tally:

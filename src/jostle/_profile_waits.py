@@ -113,9 +113,9 @@ def _user_caller(depth: int) -> FrameType | None:
     return frame if _is_user(frame.f_code) else None
 
 
-def _waiter(depth: int) -> str:
-    """The innermost user frame at or above ``depth`` (who waited)."""
-    frame: FrameType | None = sys._getframe(depth + 1)
+def _waiter() -> str:
+    """The innermost user frame of the calling stack (who waited)."""
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None and not _is_user(frame.f_code):
         frame = frame.f_back
     return _where(frame) if frame is not None else "(no user frame)"
@@ -128,9 +128,8 @@ class _Recorder:
         self.waits: list[tuple[str, str, str, str, int]] = []  # list.append is atomic
         self.made: list[Any] = []
 
-    def wait(self, primitive: str, created_at: str, waited_ns: int, depth: int) -> None:
-        self.waits.append(
-            (primitive, created_at, _waiter(depth + 1), current_kind.get(), waited_ns))
+    def wait(self, primitive: str, created_at: str, waited_ns: int) -> None:
+        self.waits.append((primitive, created_at, _waiter(), current_kind.get(), waited_ns))
 
     def totals(self) -> tuple[WaitTotals, dict[tuple[str, str], int]]:
         """Waits by (primitive, created, waited, kind); acquisitions by site."""
@@ -148,6 +147,13 @@ class _Recorder:
 
 
 _active: _Recorder | None = None
+
+
+def _blocked(primitive: str, created_at: str, start: int) -> None:
+    """Record a wait on ``primitive`` that began at ``start`` (ns), if still on."""
+    rec = _active
+    if rec is not None:
+        rec.wait(primitive, created_at, _now() - start)
 
 
 def _site(depth: int) -> str | None:
@@ -195,12 +201,9 @@ class _TimedLock:
             return False
         start = _now()
         got: bool = lock.acquire(True, timeout)
-        waited = _now() - start
         if got:
             self._count += 1
-        rec = _active
-        if rec is not None:
-            rec.wait(self._jostle_name, self._jostle_site, waited, 1)
+        _blocked(self._jostle_name, self._jostle_site, start)
         return got
 
     def __enter__(self) -> bool:
@@ -272,12 +275,9 @@ class _TimedCondition(_RealCondition):
             return False
         start = _now()
         got = bool(inner(True, timeout))
-        waited = _now() - start
         if got:
             self._acquired += 1
-        rec = _active
-        if rec is not None:
-            rec.wait("threading.Condition", self._jostle_site, waited, 1)  # type: ignore[attr-defined]
+        _blocked("threading.Condition", self._jostle_site, start)  # type: ignore[attr-defined]
         return got
 
     def __enter__(self) -> bool:
@@ -288,10 +288,7 @@ class _TimedCondition(_RealCondition):
         try:
             return super().wait(timeout)
         finally:
-            rec = _active
-            if rec is not None:
-                rec.wait("threading.Condition.wait", self._jostle_site,  # type: ignore[attr-defined]
-                         _now() - start, 1)
+            _blocked("threading.Condition.wait", self._jostle_site, start)  # type: ignore[attr-defined]
 
     def _jostle_acquired(self) -> int:
         return self._acquired
@@ -321,12 +318,9 @@ class _TimedSemaphore(_RealSemaphore):
             return False
         start = _now()
         got = super().acquire(True, timeout)
-        waited = _now() - start
         if got:
             next(self._counter)
-        rec = _active
-        if rec is not None:
-            rec.wait(self._jostle_kind, self._jostle_site, waited, 1)  # type: ignore[attr-defined]
+        _blocked(self._jostle_kind, self._jostle_site, start)  # type: ignore[attr-defined]
         return got
 
     __enter__ = acquire
@@ -363,10 +357,7 @@ class _TimedEvent(_RealEvent):
         try:
             return super().wait(timeout)
         finally:
-            rec = _active
-            if rec is not None:
-                rec.wait("threading.Event.wait", self._jostle_site,  # type: ignore[attr-defined]
-                         _now() - start, 1)
+            _blocked("threading.Event.wait", self._jostle_site, start)  # type: ignore[attr-defined]
 
     def _jostle_acquired(self) -> int:
         return 0  # an event is waited for, not acquired
@@ -397,9 +388,7 @@ def _timed_queue(base: type[queue.Queue[Any]], name: str) -> type[queue.Queue[An
             try:
                 return super().get(True, timeout)
             finally:
-                rec = _active
-                if rec is not None:
-                    rec.wait(f"{name}.get", self._jostle_site, _now() - start, 1)
+                _blocked(f"{name}.get", self._jostle_site, start)
 
         def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
             if not block or not self.maxsize:
@@ -414,9 +403,7 @@ def _timed_queue(base: type[queue.Queue[Any]], name: str) -> type[queue.Queue[An
             try:
                 super().put(item, True, timeout)
             finally:
-                rec = _active
-                if rec is not None:
-                    rec.wait(f"{name}.put", self._jostle_site, _now() - start, 1)
+                _blocked(f"{name}.put", self._jostle_site, start)
 
         def _jostle_acquired(self) -> int:
             return next(self._gets)
@@ -453,9 +440,7 @@ class _TimedALock(_RealALock):
         try:
             return await super().acquire()
         finally:
-            rec = _active
-            if rec is not None:
-                rec.wait("asyncio.Lock", self._jostle_site, _now() - start, 1)  # type: ignore[attr-defined]
+            _blocked("asyncio.Lock", self._jostle_site, start)  # type: ignore[attr-defined]
 
     def _jostle_acquired(self) -> int:
         return self._acquired
@@ -482,19 +467,14 @@ class _TimedACondition(_RealACondition):
         try:
             return bool(await self._inner_acquire())
         finally:
-            rec = _active
-            if rec is not None:
-                rec.wait("asyncio.Condition", self._jostle_site, _now() - start, 1)  # type: ignore[attr-defined]
+            _blocked("asyncio.Condition", self._jostle_site, start)  # type: ignore[attr-defined]
 
     async def wait(self) -> Any:
         start = _now()
         try:
             return await super().wait()
         finally:
-            rec = _active
-            if rec is not None:
-                rec.wait("asyncio.Condition.wait", self._jostle_site,  # type: ignore[attr-defined]
-                         _now() - start, 1)
+            _blocked("asyncio.Condition.wait", self._jostle_site, start)  # type: ignore[attr-defined]
 
     def _jostle_acquired(self) -> int:
         return self._acquired
@@ -518,9 +498,7 @@ def _timed_asemaphore(base: type[asyncio.Semaphore], name: str) -> type[asyncio.
             try:
                 return bool(await super().acquire())
             finally:
-                rec = _active
-                if rec is not None:
-                    rec.wait(name, self._jostle_site, _now() - start, 1)
+                _blocked(name, self._jostle_site, start)
 
         def _jostle_acquired(self) -> int:
             return self._acquired
@@ -546,10 +524,7 @@ class _TimedAEvent(_RealAEvent):
         try:
             return await super().wait()
         finally:
-            rec = _active
-            if rec is not None:
-                rec.wait("asyncio.Event.wait", self._jostle_site,  # type: ignore[attr-defined]
-                         _now() - start, 1)
+            _blocked("asyncio.Event.wait", self._jostle_site, start)  # type: ignore[attr-defined]
 
     def _jostle_acquired(self) -> int:
         return 0
@@ -573,9 +548,7 @@ def _timed_aqueue(base: type[asyncio.Queue[Any]], name: str) -> type[asyncio.Que
             try:
                 return await super().get()
             finally:
-                rec = _active
-                if rec is not None:
-                    rec.wait(f"{name}.get", self._jostle_site, _now() - start, 1)
+                _blocked(f"{name}.get", self._jostle_site, start)
 
         async def put(self, item: Any) -> None:
             if not self.full():
@@ -585,9 +558,7 @@ def _timed_aqueue(base: type[asyncio.Queue[Any]], name: str) -> type[asyncio.Que
             try:
                 await super().put(item)
             finally:
-                rec = _active
-                if rec is not None:
-                    rec.wait(f"{name}.put", self._jostle_site, _now() - start, 1)
+                _blocked(f"{name}.put", self._jostle_site, start)
 
         def _jostle_acquired(self) -> int:
             return self._gets

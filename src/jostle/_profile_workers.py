@@ -21,7 +21,6 @@ and jostle's light ``_profile_waits``.
 
 from __future__ import annotations
 
-import _thread
 import asyncio
 import inspect
 import pickle
@@ -33,7 +32,6 @@ from ._profile_waits import WaitTotals, instrumented, worker_kind
 
 __all__ = [
     "Assignment",
-    "Gate",
     "ProfiledHandle",
     "Tally",
     "bucket",
@@ -45,8 +43,6 @@ __all__ = [
 ]
 
 _now = time.monotonic_ns
-# Captured at import: controlled runs patch _thread.allocate_lock.
-_allocate_lock = _thread.allocate_lock
 
 Call = tuple[int, Callable[..., Any], tuple[Any, ...]]
 
@@ -87,6 +83,14 @@ def noop(resource: object) -> None:
     """The empty operation the harness's own cost is measured with."""
 
 
+def _count_raise(raised: dict[int, dict[str, int]], slot: int, exc: BaseException) -> None:
+    seen = raised.setdefault(slot, {})
+    name = type(exc).__qualname__
+    seen[name] = seen.get(name, 0) + 1
+
+
+# run_sync and run_async repeat their bookkeeping inline on purpose: it runs
+# once per call, and a helper call there would add to the harness's cost.
 def run_sync(resource: object, plan: Assignment, end_ns: int, current: list[int]) -> Tally:
     """Call ``plan``'s operations on this thread until ``end_ns``.
 
@@ -108,9 +112,7 @@ def run_sync(resource: object, plan: Assignment, end_ns: int, current: list[int]
         try:
             fn(resource, *args)
         except Exception as exc:
-            seen = raised.setdefault(slot, {})
-            name = type(exc).__qualname__
-            seen[name] = seen.get(name, 0) + 1
+            _count_raise(raised, slot, exc)
         took = _now() - now
         shift = took.bit_length() - 6
         if shift > 0:
@@ -146,9 +148,7 @@ async def run_async(resource: object, plan: Assignment, end_ns: int,
         except (Exception, asyncio.CancelledError) as exc:
             # An operation's own CancelledError (a timeout inside it) is a
             # result; the profiler never cancels a worker before its end.
-            seen = raised.setdefault(slot, {})
-            name = type(exc).__qualname__
-            seen[name] = seen.get(name, 0) + 1
+            _count_raise(raised, slot, exc)
         took = _now() - now
         shift = took.bit_length() - 6
         if shift > 0:
@@ -162,61 +162,15 @@ async def run_async(resource: object, plan: Assignment, end_ns: int,
     return Tally(plan.kind, plan.worker, start, now, latency, raised, {}, {})
 
 
-class Gate:
-    """Holds workers until every one has arrived, then lets them all go.
-
-    Raw ``_thread`` locks: never replaced by instrumentation or controlled
-    mode.  Threads block in :meth:`pass_` ; tasks await an ``asyncio.Event``
-    the opener sets, after arriving here.
-    """
-
-    def __init__(self, expected: int) -> None:
-        self._mutex = _allocate_lock()
-        self._arrived = 0
-        self._expected = expected
-        self._all = _allocate_lock()
-        self._open = _allocate_lock()
-        self._open.acquire()
-        if expected:
-            self._all.acquire()
-        #: the common end of the run, set when the gate opens
-        self.end_ns = 0
-
-    def arrive(self) -> None:
-        """Say this worker is ready."""
-        with self._mutex:
-            self._arrived += 1
-            if self._arrived == self._expected:
-                self._all.release()
-
-    def wait_arrived(self, timeout: float) -> bool:
-        """Wait until every worker arrived; ``False`` on timeout."""
-        if not self._expected:
-            return True
-        if self._all.acquire(timeout=max(timeout, 0.0)):
-            self._all.release()
-            return True
-        return False
-
-    def open(self, end_ns: int) -> None:
-        """Release the threads; the run ends at ``end_ns``."""
-        self.end_ns = end_ns
-        self._open.release()
-
-    def pass_(self) -> None:
-        """Block until the gate opens."""
-        self._open.acquire()
-        self._open.release()
-
-
-def thread_job(resource: object, plan: Assignment, gate: Gate, out: list[Any],
-               current: list[int]) -> None:
-    """A pool thread's job: arrive, wait for the gate, run, keep the tally."""
+def thread_job(resource: object, plan: Assignment, gate: Any, end: list[int],
+               out: list[Any], current: list[int]) -> None:
+    """A pool thread's job: arrive at the engine's start gate, run until
+    ``end[0]`` (set before the gate opens), keep the tally."""
     try:
         gate.arrive()
-        gate.pass_()
+        gate.wait_open()
         with worker_kind("thread"):
-            out.append(run_sync(resource, plan, gate.end_ns, current))
+            out.append(run_sync(resource, plan, end[0], current))
     except BaseException as exc:  # handed to the profiler, which reports it
         out.append(exc)
 

@@ -16,10 +16,11 @@ Minimal scenario: prefix ``submit('f1')``, then ``cancel('f1')`` as a task
 and ``claim('f1')`` on a thread; both return ``True``.  The same window lets
 two cancel requests both report success.
 
-The fix (``FixedFlowRegistry``) makes every transition a check-and-set under
-one ``threading.Lock`` (shared by the loop and the threads, held only for
-the few lines of the transition, never across an ``await``), and notifies
-after the transition.
+The worker threads' transitions already take the registry's
+``threading.Lock``; the loop's code was written as if the loop were the only
+thread.  The fix (``FixedFlowRegistry``) makes cancel the same check-and-set
+under that lock (held for the few lines of the transition, never across an
+``await``) and notifies after it.
 
 Run it: ``jostle fuzz fuzz/flow_registry.py`` or see ``docs/examples.md``.
 """
@@ -46,11 +47,16 @@ class Flow:
 
 
 class FlowRegistry:
-    """Flows by id: submitted and cancelled on the loop, run by worker threads."""
+    """Flows by id: submitted and cancelled on the loop, run by worker threads.
+
+    The worker threads' transitions take ``_lock``; the loop's code was
+    written as if the loop were the only thread.
+    """
 
     def __init__(self) -> None:
         self.flows: dict[str, Flow] = {}
         self.notified: list[tuple[str, str]] = []
+        self._lock = threading.Lock()
 
     async def _notify(self, fid: str, event: str) -> None:
         await asyncio.sleep(0)  # publish to the subscribers' queue
@@ -59,8 +65,18 @@ class FlowRegistry:
     def _audit(self, fid: str, event: str) -> None:
         """The audit log: a plain call, so a thread can be switched out here."""
 
+    def _transition(self, fid: str, before: str, after: str) -> Flow | None:
+        """Move a flow from ``before`` to ``after``: check and set under the lock."""
+        with self._lock:
+            flow = self.flows.get(fid)
+            if flow is None or flow.state != before:
+                return None
+            self._audit(fid, after)
+            flow.state = after
+            return flow
+
     async def submit(self, fid: str) -> bool:
-        if fid in self.flows:
+        if fid in self.flows:  # only the loop adds flows: no await in between
             return False
         self.flows[fid] = Flow(fid)
         await self._notify(fid, "submitted")
@@ -75,58 +91,6 @@ class FlowRegistry:
         return True
 
     def claim(self, fid: str) -> bool:
-        flow = self.flows.get(fid)
-        if flow is None or flow.state != PENDING:
-            return False
-        self._audit(fid, "claimed")
-        flow.state = RUNNING
-        flow.runs += 1
-        return True
-
-    def finish(self, fid: str) -> bool:
-        flow = self.flows.get(fid)
-        if flow is None or flow.state != RUNNING:
-            return False
-        self._audit(fid, "finished")
-        flow.state = DONE
-        return True
-
-    def state(self, fid: str) -> str | None:
-        flow = self.flows.get(fid)
-        return None if flow is None else flow.state
-
-
-class FixedFlowRegistry(FlowRegistry):
-    """The fix: each transition is a check-and-set under one lock; notify after."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._lock = threading.Lock()
-
-    def _transition(self, fid: str, before: str, after: str) -> Flow | None:
-        with self._lock:
-            flow = self.flows.get(fid)
-            if flow is None or flow.state != before:
-                return None
-            self._audit(fid, after)
-            flow.state = after
-            return flow
-
-    async def submit(self, fid: str) -> bool:
-        with self._lock:
-            if fid in self.flows:
-                return False
-            self.flows[fid] = Flow(fid)
-        await self._notify(fid, "submitted")
-        return True
-
-    async def cancel(self, fid: str) -> bool:
-        if self._transition(fid, PENDING, CANCELLED) is None:
-            return False
-        await self._notify(fid, "cancelled")
-        return True
-
-    def claim(self, fid: str) -> bool:
         flow = self._transition(fid, PENDING, RUNNING)
         if flow is None:
             return False
@@ -135,6 +99,20 @@ class FixedFlowRegistry(FlowRegistry):
 
     def finish(self, fid: str) -> bool:
         return self._transition(fid, RUNNING, DONE) is not None
+
+    def state(self, fid: str) -> str | None:
+        flow = self.flows.get(fid)
+        return None if flow is None else flow.state
+
+
+class FixedFlowRegistry(FlowRegistry):
+    """The fix: cancel is a check-and-set under the same lock; notify after."""
+
+    async def cancel(self, fid: str) -> bool:
+        if self._transition(fid, PENDING, CANCELLED) is None:
+            return False
+        await self._notify(fid, "cancelled")
+        return True
 
 
 async def submit(registry: FlowRegistry, fid: str) -> bool:

@@ -352,9 +352,9 @@ class _Profiler:
                 done.append(pt)
                 tallies.append(self._tally(a, out[0]))
             else:
-                stack, where = thread_stack(pt.ident)
+                _stack, where = thread_stack(pt.ident)
                 engine.threads.abandon(pt)
-                stuck.append(self._stuck_line(a, current, where, stack))
+                stuck.append(self._stuck_line(a, current, where))
         engine.threads.release(done)
         for a, fut, current in tasks:
             try:
@@ -364,13 +364,13 @@ class _Profiler:
                     fut.cancel()
                 else:
                     loop.abandoned = True
-                stuck.append(self._stuck_line(a, current, None, ""))
+                stuck.append(self._stuck_line(a, current, None))
         for a, pw in procs:
             records = pw.collect(max(deadline - time.monotonic(), 0))
             if records is None:
                 stack = pw.dump_stacks()
                 engine.processes.discard(pw)
-                stuck.append(self._stuck_line(a, None, blocked_at(stack), stack))
+                stuck.append(self._stuck_line(a, None, blocked_at(stack)))
                 continue
             if not pw.alive or not records:
                 engine.processes.discard(pw)
@@ -430,7 +430,7 @@ class _Profiler:
                           f"returned {value!r}")
 
     def _stuck_line(self, plan: Assignment, current: list[int] | None,
-                    where: tuple[str, int] | None, stack: str) -> str:
+                    where: tuple[str, int] | None) -> str:
         what = "an operation"
         if current is not None and current[0] >= 0:
             slot, _fn, args = plan.calls[current[0]]

@@ -430,7 +430,6 @@ def _page(profile: Profile, images: list[tuple[str, str]], sites: Sequence[WaitS
     by_file = {f: t for t, f in images}
     if "scaling.png" in by_file:
         parts.append(f"<h2>{by_file['scaling.png']}</h2><img src='scaling.png' alt='scaling'>")
-    counts = sorted({n for k in profile.kinds for n in profile.worker_counts(k)})
     rows = []
     for kind in profile.kinds:
         for n in profile.worker_counts(kind):
@@ -444,7 +443,6 @@ def _page(profile: Profile, images: list[tuple[str, str]], sites: Sequence[WaitS
     parts.append("<h2>Throughput</h2>" + _table(
         ["kind", "workers", "calls/s (median)", "IQR", "min - max",
          "vs fewest workers", "instrumentation cost"], rows))
-    del counts
     if "latency.png" in by_file:
         parts.append(f"<h2>{by_file['latency.png']}</h2><img src='latency.png' alt='latency'>")
     rows = []

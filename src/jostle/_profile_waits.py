@@ -207,6 +207,9 @@ class _TimedLock:
         return got
 
     def __enter__(self) -> bool:
+        if self._lock.acquire(False):  # the common case, without a second call
+            self._count += 1
+            return True
         return self.acquire()
 
     def __exit__(self, *exc: object) -> None:

@@ -91,6 +91,15 @@ def test_report_page_without_matplotlib(tmp_path: Path, monkeypatch: pytest.Monk
     assert "<table>" in text and not list(tmp_path.glob("*.png"))
 
 
+def test_index_links_each_page_with_its_headline(tmp_path: Path) -> None:
+    """With several tests profiled, one index page says where each stops scaling."""
+    page = tmp_path / "a" / "index.html"
+    index = _profile_report.write_index(tmp_path, [("fuzz/a.py::test_a", page, synthetic())])
+    text = index.read_text(encoding="utf-8")
+    assert "href='a/index.html'" in text and "fuzz/a.py::test_a" in text
+    assert "stops scaling after 2 workers" in text
+
+
 MODULE = '''
 from hypothesis import strategies as st
 import jostle

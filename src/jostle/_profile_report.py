@@ -498,6 +498,25 @@ def _page(profile: Profile, images: list[tuple[str, str]], sites: Sequence[WaitS
     return "\n".join(parts)
 
 
+def write_index(directory: str | os.PathLike[str],
+                entries: Sequence[tuple[str, Path, Profile]]) -> Path:
+    """An ``index.html`` in ``directory`` linking each test's page with its headline."""
+    out = Path(directory)
+    rows = []
+    for test_id, page, profile in entries:
+        link = html.escape(os.path.relpath(page, out))
+        lines = "<br>".join(html.escape(h) for h in headline(profile))
+        rows.append(f"<tr><td><a href='{link}'>{html.escape(test_id)}</a><br>"
+                    f"<span class='note'>{html.escape(profile.spec_name)}</span></td>"
+                    f"<td style='text-align:left'>{lines}</td></tr>")
+    page_text = (f"<!doctype html><html><head><meta charset='utf-8'><title>jostle profile"
+                 f"</title><style>{_CSS}</style></head><body><h1>jostle profile</h1>"
+                 "<table><thead><tr><th>test</th><th>where it stops scaling</th></tr></thead>"
+                 f"<tbody>{''.join(rows)}</tbody></table></body></html>")
+    (out / "index.html").write_text(page_text, encoding="utf-8")
+    return out / "index.html"
+
+
 def report_dir(base: str | os.PathLike[str], name: str) -> Path:
     """A sub-folder of ``base`` for one profile, named after it."""
     return Path(base) / _slug(name)

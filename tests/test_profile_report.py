@@ -54,6 +54,12 @@ def test_table_reads_at_a_glance() -> None:
         assert line in text, line
 
 
+def test_rates_round_into_the_next_unit() -> None:
+    """999,707 calls/s reads 1M, not 1e+03k."""
+    assert [_profile_report._rate(x) for x in (999_707, 999.6, 1_234_567, 12.3)] == [
+        "1M", "1k", "1.23M", "12.3"]
+
+
 def test_figures_are_medians_over_measured_uninstrumented_runs() -> None:
     """Warm-ups and instrumented runs stay out of throughput and latency."""
     profile = synthetic()

@@ -38,7 +38,7 @@ def _rate(x: float) -> str:
     if math.isnan(x):
         return "-"
     for unit, scale in (("M", 1e6), ("k", 1e3)):
-        if x >= scale:
+        if x >= 0.9995 * scale:  # 999,700 is 1M, not 1e+03k
             return f"{x / scale:.3g}{unit}"
     return f"{x:.3g}"
 
@@ -107,10 +107,11 @@ def overhead_lines(profile: Profile) -> list[str]:
     if costs:
         costs.sort()
         med = costs[len(costs) // 2]
-        out.append(f"wait instrumentation: instrumented runs had {med:.0%} less throughput "
-                   f"than plain ones (median over {len(costs)} configuration(s); from "
-                   f"{costs[0]:.0%} to {costs[-1]:.0%}, where below 0 the instrumented runs "
-                   "were faster: noise between runs)")
+        direction = "lower" if med >= 0 else "higher"
+        out.append(f"wait instrumentation: the instrumented runs' throughput was "
+                   f"{abs(med):.0%} {direction} than the plain runs' (median over {len(costs)} "
+                   f"configuration(s); per configuration from {-costs[-1]:+.0%} to "
+                   f"{-costs[0]:+.0%}, which is also how far apart runs are on this machine)")
     return out
 
 

@@ -334,9 +334,10 @@ def _plot_waits(plt, profile: Profile, path: Path, sites: Sequence[WaitSite]) ->
     ax.set_yticklabels([_wait_label(s) for s in sites], fontsize=7)
     for i, s in enumerate(sites):
         loop = ", blocks the loop" if blocks_loop(s) else ""
-        ax.text(shares[i], i, f" {_dur(s.total_s, 'µs')}, {s.waits:,} waits ({s.kind}{loop})",
+        waits = f"{s.waits:,} wait{'s' if s.waits != 1 else ''}"
+        ax.text(shares[i], i, f" {_dur(s.total_s, 'µs')}, {waits} ({s.kind}{loop})",
                 va="center", fontsize=7)
-    ax.set_xlim(0, max(shares) * 1.45 if shares else 1)
+    ax.set_xlim(0, max(shares) * 1.7 if shares else 1)
     ax.set_xlabel("share of worker time spent blocked here (%)", fontsize=8)
     ax.set_title(f"{profile.spec_name}: most contended locks, conditions and queues",
                  fontsize=10)

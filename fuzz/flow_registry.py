@@ -12,8 +12,9 @@ is still pending, then awaits the notification to its subscribers, and only
 then marks it cancelled.  A worker thread that claims the flow during that
 await starts running it, and the cancel still reports success: the flow is
 both running and cancelled (the user was told it will not run; it runs).
-Minimal scenario: prefix ``submit('f1')``, then ``cancel('f1')`` as a task
-and ``claim('f1')`` on a thread; both return ``True``.  The same window lets
+Minimal scenario (the registry starts with flow ``f1`` pending, restored
+from its store): ``cancel('f1')`` as a task and ``claim('f1')`` on a
+thread; both return ``True``.  The same window lets
 two cancel requests both report success.
 
 The worker threads' transitions already take the registry's
@@ -54,7 +55,7 @@ class FlowRegistry:
     """
 
     def __init__(self) -> None:
-        self.flows: dict[str, Flow] = {}
+        self.flows: dict[str, Flow] = {"f1": Flow("f1")}  # restored from the store
         self.notified: list[tuple[str, str]] = []
         self._lock = threading.Lock()
 
@@ -144,7 +145,7 @@ class FlowModel:
     """What the registry does when calls arrive one at a time."""
 
     def __init__(self) -> None:
-        self.flows: dict[str, str] = {}
+        self.flows: dict[str, str] = {"f1": PENDING}
 
     def _move(self, fid: str, before: str, after: str) -> bool:
         if self.flows.get(fid) != before:

@@ -24,11 +24,10 @@ returns to the queue, the future is resolved so waiting requests take over,
 and the cancellation propagates.
 
 Timeouts are real ``asyncio`` timers.  The campaign runs in controlled mode,
-where the loop keeps virtual time and a pending timer may fire before ready
-callbacks run (any attempt may time out, as on a loaded machine), so the
-50 ms time limits cost nothing and a failing schedule replays exactly.  How
-an attempt ends is timing, so clients see only "pending" or "finished"; the
-invariant checks that nothing was lost or run twice.
+where the loop keeps virtual time, so the 50 ms time limits cost nothing and
+a failing schedule replays exactly.  How an attempt ends is timing (on a
+loaded machine any attempt may time out), so clients see only "pending" or
+"finished"; the invariant checks that nothing was lost or run twice.
 
 Run it: ``jostle fuzz fuzz/agent_executor.py`` or see ``docs/examples.md``.
 """

@@ -232,7 +232,8 @@ def _plot_scaling(plt, profile: Profile, path: Path) -> None:  # type: ignore[no
         best = max(range(len(counts)), key=lambda i: med[i])
         ax.annotate(f"{_rate(med[best])}/s", (counts[best], med[best]),
                     textcoords="offset points", xytext=(0, 7), ha="center", fontsize=8,
-                    color=colour)
+                    color=colour, bbox={"boxstyle": "round,pad=0.15", "facecolor": "white",
+                                        "edgecolor": "none", "alpha": 0.85})
         top = max(top, *(s.high for s in spreads), *med)
     every = sorted({n for k in profile.kinds for n in profile.worker_counts(k)})
     cpus = profile.environment.get("cpus usable", profile.environment.get("cpus", ""))
@@ -308,8 +309,8 @@ def _plot_latency(plt, profile: Profile, path: Path) -> None:  # type: ignore[no
         ax.tick_params(labelsize=7)
     for ax in list(axes.flat)[len(ops):]:
         ax.set_visible(False)
-    fig.suptitle(f"{profile.spec_name}: latency by percentile, per operation "
-                 "(solid = most workers, dashed = fewest)", fontsize=10)
+    fig.suptitle(f"{profile.spec_name}: latency by percentile, per operation, all runs' calls "
+                 "together (solid = most workers, dashed = fewest)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -58,6 +58,18 @@ from ._linearizability import (
 from ._machine import (
     from_machine as from_machine,
 )
+from ._profile import (
+    profile as profile,
+)
+from ._profile_data import (
+    Profile as Profile,
+    ProfileRun as ProfileRun,
+    Spread as Spread,
+    WaitSite as WaitSite,
+)
+from ._profile_report import (
+    write_profile_report as write_profile_report,
+)
 from ._report import (
     format_timeline as format_timeline,
 )
@@ -124,6 +136,8 @@ __all__ = [
     "Operation",
     "Point",
     "Preemptions",
+    "Profile",
+    "ProfileRun",
     "Raised",
     "RandomWalk",
     "Returned",
@@ -134,12 +148,14 @@ __all__ = [
     "SpecError",
     "SpecTypeError",
     "SqliteHandle",
+    "Spread",
     "Step",
     "StressScheduler",
     "StuckWorker",
     "UnexpectedException",
     "Unknown",
     "Verdict",
+    "WaitSite",
     "WorkerCrashed",
     "WorkerPlan",
     "check_linearizability",
@@ -151,10 +167,12 @@ __all__ = [
     "judge",
     "load_cases",
     "operation",
+    "profile",
     "replay",
     "run",
     "scenarios",
     "spec",
     "spec_of",
     "sync_point",
+    "write_profile_report",
 ]

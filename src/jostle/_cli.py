@@ -10,6 +10,11 @@
 * ``jostle replay ID|PATH``: rerun one finding's ``repro.py`` in a fresh
   interpreter; its exit status is the repro's.
 * ``jostle report``: list every finding as a table and write the index page.
+* ``jostle profile [PATH ...]``: measure how the resource of each jostle test
+  found there performs under concurrency (``jostle.profile``), print the
+  table and write a report page per test under ``--report``.  Exit status
+  0, 1 if a profile could not be made (a worker got stuck or crashed), 2
+  for bad arguments or no tests found.
 
 Each subcommand is an ``(add_arguments, run)`` pair in :data:`COMMANDS`; a
 new one is a new entry.
@@ -117,6 +122,98 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- jostle profile ----------------------------------------------------------
+
+def _profile_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="*", default=["fuzz"],
+                        help="files or folders (default fuzz/)")
+    parser.add_argument("-k", metavar="REGEX", default=None,
+                        help="only tests whose id (path::name) matches this regex")
+    parser.add_argument("--exclude", metavar="REGEX", default=None,
+                        help="skip tests whose id matches this regex (e.g. canary)")
+    parser.add_argument("--budget", type=float, default=20.0, metavar="SECONDS",
+                        help="seconds of measured runs per test (default 20)")
+    parser.add_argument("--max-workers", type=int, default=4, metavar="N",
+                        help="profile 1, 2, 4 ... up to this many workers (default 4)")
+    parser.add_argument("--kinds", default=None, metavar="KIND,...",
+                        help="among thread,task,process,mixed (default: all the "
+                             "operations support)")
+    parser.add_argument("--repeats", type=int, default=5, metavar="N",
+                        help="measured runs per configuration (default 5)")
+    parser.add_argument("--no-waits", action="store_true",
+                        help="skip the instrumented runs that time lock and queue waits")
+    parser.add_argument("--seed", type=int, default=0, metavar="N",
+                        help="seed of the operations' arguments (default 0)")
+    parser.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS",
+                        help="seconds a worker may overrun its run before it counts as "
+                             "stuck (default 5)")
+    parser.add_argument("--report", default=os.path.join(".jostle", "profile"), metavar="DIR",
+                        help="where the report pages go (default .jostle/profile/)")
+
+
+def _profile(args: argparse.Namespace) -> int:
+    import re
+
+    from ._errors import JostleError, SpecError, SpecTypeError
+    from ._fuzz import discover
+    from ._profile import ProfileOptions, run_profile
+    from ._profile_report import (
+        PLOTS_HINT,
+        _pyplot,
+        report_dir,
+        write_index,
+        write_profile_report,
+    )
+
+    where = {"budget": "--budget", "max_workers": "--max-workers", "kinds": "--kinds",
+             "repeats": "--repeats", "waits": "--no-waits", "seed": "--seed",
+             "timeout": "--timeout"}
+    try:
+        select = re.compile(args.k) if args.k else None
+        exclude = re.compile(args.exclude) if args.exclude else None
+    except re.error as exc:
+        print(f"jostle profile: -k/--exclude must be a regular expression: {exc}",
+              file=sys.stderr)
+        return 2
+    tests = [(test_id, test) for test_id, _module, _attr, test in discover(args.paths)
+             if (select is None or select.search(test_id))
+             and (exclude is None or not exclude.search(test_id))]
+    if not tests:
+        print(f"jostle profile: no jostle tests found under {', '.join(args.paths)}"
+              + (" matching -k/--exclude" if select or exclude else ""))
+        return 2
+    options = ProfileOptions(
+        budget=args.budget, max_workers=args.max_workers,
+        kinds=tuple(k.strip() for k in args.kinds.split(",") if k.strip())
+        if args.kinds is not None else None,
+        repeats=args.repeats, waits=not args.no_waits, seed=args.seed, timeout=args.timeout)
+    plots = _pyplot() is not None
+    print(f"jostle profile: {len(tests)} test(s), {args.budget:g} s budget each"
+          + ("" if plots else f"; no plots ({PLOTS_HINT})"), flush=True)
+    failed = 0
+    pages = []
+    for test_id, test in tests:
+        print(f"\n{test_id}", flush=True)
+        try:
+            result = run_profile(test._jostle_spec, options, where=where,
+                                 progress=lambda line: print(line, flush=True))
+        except (SpecError, SpecTypeError) as exc:
+            print(f"jostle profile: {exc}", file=sys.stderr)
+            return 2
+        except JostleError as exc:
+            print(f"  profile failed: {exc}", flush=True)
+            failed += 1
+            continue
+        print("\n" + result.table(), flush=True)
+        page = write_profile_report(result, report_dir(args.report, test_id))
+        pages.append((test_id, page, result))
+        print(f"\nreport: {page}", flush=True)
+    if len(pages) > 1:
+        index = write_index(args.report, pages)
+        print(f"\njostle profile: {len(pages)} report(s); all of them: {index}")
+    return 1 if failed else 0
+
+
 Command = tuple[str, Callable[[argparse.ArgumentParser], None],
                 Callable[[argparse.Namespace], int]]
 
@@ -126,6 +223,8 @@ COMMANDS: dict[str, Command] = {
              _fuzz_arguments, _fuzz),
     "replay": ("rerun one finding's repro.py", _replay_arguments, _replay),
     "report": ("list all findings and write the index page", _report_arguments, _report),
+    "profile": ("measure throughput, latency and waits under concurrency",
+                _profile_arguments, _profile),
 }
 
 

@@ -28,6 +28,8 @@ without the plugin; with it, each one runs the way a campaign does
   ``os._exit``.
 * A terminal summary per jostle test: runs, executions, distinct
   interleavings, failures, mode and preemption model.
+* ``--jostle-perf`` (``_pytest_profile``, an option group of its own):
+  profile each jostle test's spec instead of testing it.
 
 It imports little at start-up: the engine is imported when the first jostle
 test runs.
@@ -47,6 +49,7 @@ from typing import Any
 
 import pytest
 
+from . import _pytest_profile
 from ._errors import SpecError
 from ._settings import SETTINGS, Resolved, from_environ, resolve
 
@@ -85,6 +88,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         group.addoption(s.flag, dest=f"jostle_{s.name}", default=None,
                         help=f"{s.help} [env {s.env}, ini {s.ini}]")
         parser.addini(s.ini, help=s.help, default=None)
+    _pytest_profile.add_options(parser)
 
 
 def _config_layers(config: pytest.Config) -> Resolved:
@@ -110,6 +114,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "timeout, budget, seed, max_examples); also set on every test jostle generated, "
         "so -m jostle selects them",
     )
+    _pytest_profile.check_options(config)
     try:
         resolved = _config_layers(config)
     except SpecError as exc:
@@ -252,10 +257,13 @@ def _digest(text: str) -> str:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
-    """Run a jostle test as a campaign does; leave every other test alone."""
+    """Run a jostle test as a campaign does (or profile it, with --jostle-perf);
+    leave every other test alone."""
     fn = pyfuncitem.obj
     if getattr(fn, "_jostle_spec", None) is None:
         return None
+    if pyfuncitem.config.getoption("jostle_perf"):
+        return _pytest_profile.profile_item(pyfuncitem)
     __tracebackhide__ = True
     state: _State = pyfuncitem.config._jostle  # type: ignore[attr-defined]
     base_id, step = _base_id(pyfuncitem)
@@ -368,6 +376,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     """One line per jostle test: runs, executions, interleavings, failures, mode."""
+    _pytest_profile.summary(terminalreporter, config)
     state: _State = config._jostle  # type: ignore[attr-defined]
     if not state.rows:
         return

@@ -32,18 +32,21 @@ from ._errors import (
     Hang,
     InvariantViolated,
     NotLinearizable,
+    ResourceLeaked,
     UnexpectedException,
     WorkerCrashed,
 )
 from ._execution import Execution
 from ._history import History, OpRecord, Raised, Unknown
+from ._leaks import Leak, describe
 from ._linearizability import LinearizabilityResult, check_linearizability
+from ._misuse import check_model_results
 from ._spec import Spec
 
-__all__ = ["Finding", "Verdict", "judge"]
+__all__ = ["Finding", "Verdict", "judge", "leak_verdict"]
 
 FindingKind = Literal["exception", "crash", "hang", "deadlock", "invariant", "teardown",
-                      "linearizability"]
+                      "linearizability", "leak"]
 
 _FAILURE_TYPES: dict[str, type[ConcurrencyFailure]] = {
     "exception": UnexpectedException,
@@ -53,6 +56,7 @@ _FAILURE_TYPES: dict[str, type[ConcurrencyFailure]] = {
     "invariant": InvariantViolated,
     "teardown": UnexpectedException,
     "linearizability": NotLinearizable,
+    "leak": ResourceLeaked,
 }
 
 
@@ -61,13 +65,18 @@ class BlockedHere(Exception):
     hang's failure origin is that line."""
 
 
+class LeakedHere(Exception):
+    """Stand-in raised at the line that created a leaked thing (or the code
+    it runs), so the leak's failure origin is that line."""
+
+
 @dataclass(frozen=True, slots=True)
 class Finding:
     """One thing wrong with an execution.
 
     Attributes:
-        kind: ``exception``, ``crash``, ``hang``, ``invariant``, ``teardown``
-            or ``linearizability``.
+        kind: ``exception``, ``crash``, ``hang``, ``deadlock``, ``invariant``,
+            ``teardown``, ``linearizability`` or ``leak``.
         summary: one line.
         detail: the long form (traceback, stacks, explanation).
         cause: the exception that locates the bug, chained to the failure.
@@ -214,6 +223,7 @@ def judge(spec: Spec, execution: Execution, *, linearizability: bool = True) -> 
         history = _treat_as_pending(execution.history, unexpected)
         result = check_linearizability(history, spec.model, partition=spec.partition)
         if not result.ok:
+            check_model_results(spec, result, history)
             what = ("the search for a linearization gave up (history too large)"
                     if result.timed_out else
                     "no order of the operations consistent with real time gives "
@@ -225,3 +235,12 @@ def judge(spec: Spec, execution: Execution, *, linearizability: bool = True) -> 
     verdict = Verdict(execution, tuple(findings), result)
     _observe.judged(verdict)
     return verdict
+
+
+def leak_verdict(execution: Execution, leaks: list[Leak]) -> Verdict:
+    """The verdict of an example that passed every execution's checks but
+    left ``leaks`` behind (see ``_leaks``); ``execution`` is its last run."""
+    summary, detail = describe(leaks)
+    origin = next((leak.origin for leak in leaks if leak.origin is not None), None)
+    cause = located(LeakedHere(leaks[0].what), origin) if origin is not None else None
+    return Verdict(execution, (Finding("leak", summary, detail, cause),), None)

@@ -46,7 +46,6 @@ from ._deadlocks import describe_wait_for
 from ._driver import Session, Watch
 from ._errors import SpecError
 from ._execution import Execution, StuckWorker
-from ._handles import handle_for
 from ._history import (
     OpRecord,
     Outcome,
@@ -59,6 +58,7 @@ from ._history import (
     now,
     outcome_of,
 )
+from ._misuse import process_handle
 from ._nondeterminism import FIXED_RANDOM_STATE
 from ._processes import ProcessJob, ProcessWorker
 from ._scenario import Scenario, Step
@@ -490,8 +490,7 @@ class ControlledExecution:
         """Take process workers and submit their jobs (jostle's plumbing: the
         watchdog is paused, and the clock restarts when it is done)."""
         eng, resource = self.engine, self.resource
-        handle = (self.spec.handle(resource) if self.spec.handle is not None
-                  else handle_for(resource))
+        handle = process_handle(self.spec, resource, proc_ws[0])
         self.watch.plumbing = True
         workers: list[ProcessWorker] = []
         try:

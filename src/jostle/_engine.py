@@ -50,7 +50,6 @@ from ._controlled_run import ControlledExecution
 from ._driver import Driver, DriverLost, Session
 from ._errors import SpecError
 from ._execution import Execution, StuckWorker
-from ._handles import handle_for
 from ._history import (
     OpRecord,
     Outcome,
@@ -62,6 +61,7 @@ from ._history import (
     now,
 )
 from ._loop import LoopThread
+from ._misuse import process_handle
 from ._processes import ProcessJob, ProcessPool, ProcessWorker
 from ._scenario import Scenario, Step
 from ._scheduler import ControlledScheduler, Point, Scheduler, StressScheduler, WorkerInfo
@@ -435,8 +435,7 @@ class _Run:
         # fail on misuse, before any thread is waiting at the gate.
         procs: list[tuple[int, ProcessWorker]] = []
         if by_kind["process"]:
-            handle = (self.spec.handle(resource) if self.spec.handle is not None
-                      else handle_for(resource))
+            handle = process_handle(self.spec, resource, by_kind["process"][0])
             pool = self.engine.processes
             workers = pool.acquire(len(by_kind["process"]))
             try:

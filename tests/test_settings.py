@@ -33,7 +33,8 @@ def test_leak_kinds_setting_parses_and_names_its_source() -> None:
     assert resolve([from_environ({"JOSTLE_LEAKS": "-fds"})])["leaks"] == (
         "threads,tasks,coroutines,processes,shm")
     assert resolve([from_environ({"JOSTLE_LEAKS": "none"})])["leaks"] == "none"
-    with pytest.raises(jostle.SpecError, match=r"leaks='fd'.*env JOSTLE_LEAKS.*threads, tasks.*fix env"):
+    with pytest.raises(jostle.SpecError,
+                       match=r"leaks='fd'.*env JOSTLE_LEAKS.*threads, tasks.*fix env"):
         resolve([from_environ({"JOSTLE_LEAKS": "fd"})])
 
 

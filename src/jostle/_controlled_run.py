@@ -580,8 +580,8 @@ class ControlledExecution:
                         return
                     if run.exceptions[0] is not None:
                         raise run.exceptions[0]
-            except Aborted:
-                raise
+            except (Aborted, KeyboardInterrupt):
+                raise  # Ctrl-C is an interrupt, not the invariant failing
             except BaseException as exc:  # reported by the checker
                 self.errors.append(("invariant", raised(exc)))
 
@@ -606,6 +606,8 @@ class ControlledExecution:
                         raise run.exceptions[0]
         except Aborted:
             pass
+        except KeyboardInterrupt:
+            raise
         except BaseException as exc:
             if not self.stuck and self.deadlock is None and not me.aborted:
                 self.errors.append(("teardown", raised(exc)))

@@ -609,6 +609,8 @@ class _Run:
                 self.stuck.append(StuckWorker(
                     0, "task", f"invariant {getattr(inv, '__name__', inv)}", stack, where))
                 return
+            except KeyboardInterrupt:
+                raise  # Ctrl-C while the test waits: an interrupt, not a finding
             except BaseException as exc:  # reported by the checker
                 self.errors.append(("invariant", raised(exc)))
 
@@ -624,6 +626,8 @@ class _Run:
                 stack, where = thread_stack(loop.ident)
                 self.stuck.append(StuckWorker(0, "task", "teardown", stack, where))
             loop.abandoned = not loop.responsive(0.2)
+        except KeyboardInterrupt:
+            raise
         except BaseException as exc:
             if not self.stuck:  # after a hang, a failing teardown is expected noise
                 self.errors.append(("teardown", raised(exc)))

@@ -256,3 +256,30 @@ def test_a_task_done_at_the_next_iteration_is_not_a_leak() -> None:
 
     spec = jostle.spec(Fire, jostle.operation(kick), model=leaky.NoneModel)
     jostle.run(spec, settings=FEW, **ONE)
+
+
+def test_descriptors_and_segments_changed_between_checks_are_not_blamed_on_the_next() -> None:
+    """The listings a check reuses (descriptors, /dev/shm) are taken again
+    when something changed between two checks: a descriptor opened, or a
+    segment created, between examples is not the next example's leak, and
+    one opened inside it still is."""
+    from multiprocessing import shared_memory
+
+    kinds = ("fds", "shm")
+    with LeakCheck(kinds) as clean:
+        pass
+    r, w = os.pipe()
+    seg = shared_memory.SharedMemory(create=True, size=16)
+    try:
+        with LeakCheck(kinds) as between:
+            pass
+        with LeakCheck(kinds) as inside:
+            fd = os.open(os.devnull, os.O_RDONLY)
+        os.close(fd)
+    finally:
+        os.close(r)
+        os.close(w)
+        seg.close()
+        seg.unlink()
+    assert clean.leaks == [] and between.leaks == []
+    assert [leak.kind for leak in inside.leaks] == ["fds"]

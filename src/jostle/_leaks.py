@@ -20,8 +20,9 @@ not dispose of, with where each thing was created:
 (stress ``repeats``, controlled ``schedules``), thousands of executions a
 second; a leak repeats in every execution that leaks, so one pair of
 snapshots around the whole example finds it at a fraction of the cost
-(measured here: 0.07-0.1 ms for a pair checking every kind, against 0.25 ms
-for one small stress execution).  :func:`jostle.replay`
+(``python -m bench._leak_cost``: ~45 us for a clean check of every kind,
+down from ~70 us once the descriptor and ``/dev/shm`` listings are reused
+when nothing moved; one small stress execution costs ~250 us).  :func:`jostle.replay`
 checks around each run, so a repro shows the leak of that run alone.
 
 **Where it was created.**  While a check is open, the constructors of what
@@ -223,28 +224,69 @@ def _cmdline(pid: int) -> str:
         return "?"
 
 
-def _fds() -> set[int]:
-    """The open descriptors, without the one the listing itself used (the
-    lowest free one, which a probe finds first)."""
+def _lowest_free() -> int:
+    """The lowest free descriptor number (the one the next open gets)."""
     try:
         probe = _dup(0)
     except OSError:
-        probe = -1
-    else:
-        os.close(probe)
+        return -1
+    os.close(probe)
+    return probe
+
+
+# The last listing of /proc/self/fd and the lowest free descriptor then.
+# Listing costs ~15 us, half the check; the listing an example's check ends
+# with is the next example's starting one if the lowest free descriptor has
+# not moved: POSIX gives each new descriptor the lowest free number, so one
+# opened (or closed) in between moves it.  (Two opens and a close of the
+# first leave it in place; the extra descriptor would then be blamed on the
+# next example.  Nothing jostle or Hypothesis does between examples does
+# that.)
+_fd_cache: tuple[int, frozenset[int]] = (-2, frozenset())
+
+
+def _fds(*, reuse: bool = False) -> set[int]:
+    """The open descriptors, without the one the listing itself used (the
+    lowest free one, which a probe finds first)."""
+    global _fd_cache
+    probe = _lowest_free()
+    if reuse and probe == _fd_cache[0]:
+        return set(_fd_cache[1])
     try:
         listed = {int(n) for n in os.listdir("/proc/self/fd")}
     except OSError:
         return set()
     listed.discard(probe)
+    _fd_cache = (probe, frozenset(listed))
     return listed
 
 
-def _shm() -> set[str]:
+# /dev/shm's listing, and the directory's (mtime, size) then: on tmpfs a
+# directory's size grows with each entry, and any change touches the mtime,
+# so an unchanged stat means an unchanged listing (a stat is ~2 us, a
+# listing ~5 us).
+_shm_cache: tuple[tuple[int, int], frozenset[str]] = ((-1, -1), frozenset())
+
+
+def _shm_stamp() -> tuple[int, int]:
     try:
-        return set(os.listdir(_SHM_DIR))
+        st = os.stat(_SHM_DIR)
+    except OSError:
+        return (-1, -1)
+    return (st.st_mtime_ns, st.st_size)
+
+
+def _shm() -> set[str]:
+    global _shm_cache
+    stamp = _shm_stamp()
+    if stamp == _shm_cache[0] and stamp != (-1, -1):
+        return set(_shm_cache[1])
+    try:
+        names = set(os.listdir(_SHM_DIR))
     except OSError:
         return set()
+    _shm_cache = (stamp, frozenset(names))
+    return names
 
 
 def _mapped(names: set[str]) -> set[str]:
@@ -305,7 +347,7 @@ class LeakCheck:
             if lt is not None:
                 b.tasks = _pending_tasks(lt.loop)
         if "fds" in k and _HAS_PROC:
-            b.fds = _fds()
+            b.fds = _fds(reuse=True)
         if "shm" in k:
             b.shm = _shm()
         for obj, attr, value in patches():

@@ -329,12 +329,15 @@ class ControlledExecution:
         except Exception as exc:
             raise SpecError(
                 f"the resource factory {name} raised {type(exc).__name__}: {exc}; "
-                "jostle calls it with no arguments, once per execution; fix the factory or "
+                "jostle calls it with no arguments, once per execution. Fix: make the "
+                "factory succeed when called alone (its traceback is chained below), or "
                 "wrap it in a function that takes no arguments") from exc
         if resource is None:
             raise SpecError(
-                f"the resource factory {name} returned None; it must return the "
-                "shared resource the operations receive as their first argument")
+                f"the resource factory {name} returned None, so every operation would "
+                "receive None as its resource. Fix: return the shared resource the "
+                "operations receive as their first argument (a class, or a function ending "
+                "in `return resource`)")
         self.resource = resource
 
     def _sequential(self, phase: Phase) -> bool:

@@ -29,6 +29,7 @@ import _thread
 import asyncio
 import atexit
 import concurrent.futures
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -214,9 +215,10 @@ class Engine:
         if getattr(_running, "active", False) or in_worker():
             raise SpecError(
                 "a jostle execution was started from inside another one (an operation, "
-                "model or invariant called jostle.run/execute); run jostle tests side by "
-                "side, not nested"
-            )
+                f"model or invariant called jostle.run/execute{_user_site()}): the outer "
+                "run's workers, loop and scheduler are busy running it. Fix: run jostle "
+                "tests side by side, not nested; to test code that itself uses jostle, "
+                "call it from a test of its own")
         _running.active = True
         try:
             if isinstance(sched, ControlledScheduler):
@@ -268,10 +270,15 @@ def resolve_ops(spec: Spec, scenario: Scenario) -> dict[int, tuple[Step, Operati
         if phase == "parallel":
             kind = scenario.workers[worker - 1].kind
             if kind not in op.kinds:
+                fix = (f"put it on a {'task' if op.is_async else sorted(op.kinds)[0]!r} "
+                       "worker (WorkerPlan(kind, ...))")
                 raise SpecError(
                     f"the scenario puts operation {op.name!r} on a {kind} worker (worker "
                     f"{worker}), but it can run on {sorted(op.kinds)} only"
-                    + ("; an async def runs as a task" if op.is_async else "")
+                    + ("; an async def runs as a task on jostle's event loop, never on a "
+                       "thread or process" if op.is_async else "")
+                    + f". Fix: {fix}, or widen jostle.operation({op.name}, kinds=...)"
+                    + (" with a synchronous wrapper" if op.is_async else "")
                 )
         out[index] = (step, op)
     return out
@@ -362,12 +369,15 @@ class _Run:
             raise SpecError(
                 f"the resource factory {self.spec.name} raised {type(exc).__name__}: {exc}; "
                 "jostle calls it with no arguments, on its event-loop thread, once per "
-                "execution; fix the factory or wrap it in a function that takes no arguments"
-            ) from exc
+                "execution. Fix: make the factory succeed when called alone (its "
+                "traceback is chained below), or wrap it in a function that takes no "
+                "arguments") from exc
         if resource is None:
             raise SpecError(
-                f"the resource factory {self.spec.name} returned None; it must return the "
-                "shared resource the operations receive as their first argument"
+                f"the resource factory {self.spec.name} returned None, so every operation "
+                "would receive None as its resource. Fix: return the shared resource the "
+                "operations receive as their first argument (a class, or a function ending "
+                "in `return resource`)"
             )
         return resource
 
@@ -631,6 +641,17 @@ class _Run:
         except BaseException as exc:
             if not self.stuck:  # after a hang, a failing teardown is expected noise
                 self.errors.append(("teardown", raised(exc)))
+
+
+def _user_site() -> str:
+    """`` at file:line``: the innermost caller outside jostle, for messages."""
+    import traceback
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    for frame in reversed(traceback.extract_stack()[:-1]):
+        if not os.path.abspath(frame.filename).startswith(here + os.sep):
+            return f" at {frame.filename}:{frame.lineno}"
+    return ""
 
 
 _engine: Engine | None = None

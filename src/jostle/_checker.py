@@ -182,8 +182,9 @@ def judge(spec: Spec, execution: Execution, *, linearizability: bool = True) -> 
         died = [r for r in execution.history.ops
                 if r.worker == w and isinstance(r.outcome, Unknown)]
         what = died[0].call_repr() if died else "between operations"
+        how = _how_it_died(dict(execution.exit_statuses).get(w))
         findings.append(Finding(
-            "crash", f"process worker {w} died while running {what}",
+            "crash", f"process worker {w} died{how} while running {what}",
             "the worker process exited without finishing its operations; "
             "its operation counts as pending (it may or may not have taken effect)",
             None,
@@ -236,6 +237,20 @@ def judge(spec: Spec, execution: Execution, *, linearizability: bool = True) -> 
     _observe.judged(verdict)
     return verdict
 
+
+
+def _how_it_died(status: int | None) -> str:
+    """`` (SIGSEGV)``, `` (exit status 3)``, or nothing if unknown."""
+    if status is None:
+        return ""
+    if status < 0:
+        import signal
+
+        try:
+            return f" ({signal.Signals(-status).name})"
+        except ValueError:
+            return f" (signal {-status})"
+    return f" (exit status {status})"
 
 def leak_verdict(execution: Execution, leaks: list[Leak]) -> Verdict:
     """The verdict of an example that passed every execution's checks but

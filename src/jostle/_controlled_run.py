@@ -129,6 +129,7 @@ class ControlledExecution:
         self._rec_lock = _allocate_lock()
         self.errors: list[tuple[str, Raised]] = []
         self.crashed: list[int] = []
+        self.exit_statuses: list[tuple[int, int | None]] = []
         self.stuck: list[Any] = []  # StuckWorker
         self.hang_reason: str | None = None
         self.deadlock: DeadlockReport | None = None
@@ -554,6 +555,7 @@ class ControlledExecution:
                 self.rec.add(r)
             if result.died:
                 self.crashed.append(w)
+                self.exit_statuses.append((w, pw.exitcode))
                 eng.processes.discard(pw)
             elif result.stalled or not pw.alive:
                 stack = pw.dump_stacks()
@@ -686,7 +688,7 @@ class ControlledExecution:
             scheduler=self.sched.describe(),
             timeout=self.timeout,
             stuck=tuple(self.stuck),
-            crashed=tuple(self.crashed),
+            crashed=tuple(self.crashed), exit_statuses=tuple(self.exit_statuses),
             errors=tuple(self.errors),
             resource_name=type(self.resource).__name__ if self.resource is not None else "",
             decisions=tuple(ctl.log),

@@ -298,6 +298,7 @@ class _Run:
         self.inflight: dict[int, tuple[int, Step, Operation, WorkerKind, Phase, int]] = {}
         self.stuck: list[StuckWorker] = []
         self.crashed: list[int] = []
+        self.exit_statuses: list[tuple[int, int | None]] = []
         self.errors: list[tuple[str, Raised]] = []
         self.tasks: dict[int, asyncio.Task[Any]] = {}
         # Workers given up on by the watchdog: anything they record late is
@@ -350,7 +351,7 @@ class _Run:
             scheduler=self.sched.describe(),
             timeout=self.timeout,
             stuck=tuple(self.stuck),
-            crashed=tuple(self.crashed),
+            crashed=tuple(self.crashed), exit_statuses=tuple(self.exit_statuses),
             errors=tuple(self.errors),
             resource_name=type(resource).__name__,
         )
@@ -557,6 +558,7 @@ class _Run:
             assert pool is not None
             if not pw.alive:
                 self.crashed.append(w)
+                self.exit_statuses.append((w, pw.exitcode))
                 pool.discard(pw)
             else:
                 pool.release([pw])

@@ -174,8 +174,8 @@ def _signals_held() -> Iterator[None]:
         return
     held: list[int] = []
     sigs = (signal.SIGINT, signal.SIGTERM)
-    previous = {sig: signal.signal(sig, lambda signum, _frame: held.append(signum))
-                for sig in sigs}
+    previous: dict[int, Any] = {
+        sig: signal.signal(sig, lambda signum, _frame: held.append(signum)) for sig in sigs}
     try:
         yield
     finally:

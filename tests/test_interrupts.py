@@ -230,12 +230,12 @@ def test_a_campaign_interrupted_at_seeded_moments_loses_nothing_and_leaves_nothi
     shrinking, writing, running process workers): it exits 130, every
     finding is on disk in a whole folder, the campaign report is written,
     and none of its processes remains.  JOSTLE_INTERRUPTS=20 (tox -e fuzz)
-    runs 20 moments; the suite runs 3."""
+    runs 20 moments; the suite runs 2."""
     import random
     import uuid
     from concurrent.futures import ThreadPoolExecutor
 
-    n = int(os.environ.get("JOSTLE_INTERRUPTS", "3"))
+    n = int(os.environ.get("JOSTLE_INTERRUPTS", "2"))
     rng = random.Random(f"interrupts-{int(sig)}")
     moments = [round(rng.uniform(0.3, 4.0), 2) for _ in range(n)]
 

@@ -144,7 +144,7 @@ def test_factory_that_raises_names_the_fix() -> None:
         raise OSError("no database")
 
     spec = jostle.spec(broken, jostle.operation(tr.incr), model=tr.CounterModel)
-    with pytest.raises(jostle.SpecError, match="fix the factory") as info:
+    with pytest.raises(jostle.SpecError, match="Fix: make the factory") as info:
         jostle.execute(spec, ONE_INCR)
     assert isinstance(info.value.__cause__, OSError)
 

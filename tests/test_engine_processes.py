@@ -129,3 +129,53 @@ def test_unshareable_resource_for_a_process_worker() -> None:
     spec = jostle.spec(Holder, jostle.operation(pr.take, kinds=("process",)), model=M)
     with pytest.raises(jostle.SpecTypeError, match="__jostle_handle__"):
         jostle.execute(spec, Scenario(workers=(WorkerPlan("process", (Step("take"),)),)))
+
+
+def _faults() -> jostle.Spec:
+    kinds = ("process",)
+    return jostle.spec(pr.FileCounter, *(jostle.operation(fn, kinds=kinds) for fn in (
+        pr.crash, pr.sigkill, pr.segfault, pr.hang_in_c)), model=pr.FaultModel)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("op", "how"), [("sigkill", "SIGKILL"), ("crash", "exit status 3"),
+                                         ("segfault", "SIGSEGV")])
+def test_a_worker_killed_mid_operation_is_a_finding_and_the_campaign_goes_on(op: str,
+                                                                              how: str) -> None:
+    """SIGKILL, os._exit and a segfault in C code mid-operation: each is a
+    WorkerCrashed failure naming the operation, with the scenario to replay;
+    the pool replaces the worker and the next run passes."""
+    from hypothesis import settings
+
+    spec = jostle.spec(pr.FileCounter, jostle.operation(getattr(pr, op), kinds=("process",)),
+                       model=pr.FaultModel)
+    with pytest.raises(jostle.WorkerCrashed) as info:
+        jostle.run(spec, settings=settings(max_examples=5, database=None), max_workers=1,
+                   max_ops=1, max_prefix=0, max_suffix=0, repeats=1)
+    text = str(info.value)
+    assert f"{op}()" in text and how in text, text
+    assert "jostle.replay(" in text  # the schedule to copy and paste
+    spec_ok = jostle.spec(pr.FileCounter, jostle.operation(pr.take, kinds=("process",)),
+                          model=pr.CounterModel)
+    jostle.run(spec_ok, settings=settings(max_examples=3, database=None), max_workers=2,
+               max_ops=2, max_prefix=0, max_suffix=0, repeats=1)
+    assert all(w.alive for w in get_engine().processes._workers)
+
+
+@pytest.mark.slow
+def test_a_worker_hung_in_c_code_is_reported_with_its_stack_and_killed() -> None:
+    """An operation blocked in a system call (no Python runs, nothing to
+    preempt) hangs neither jostle nor the next run: a Hang naming the line,
+    the worker killed and replaced."""
+    spec = _faults()
+    run = jostle.execute(spec, Scenario(workers=(WorkerPlan("process", (Step("hang_in_c"),)),)),
+                         timeout=0.5)
+    verdict = jostle.judge(spec, run)
+    assert [f.kind for f in verdict.findings] == ["hang"], verdict.findings
+    assert "hang_in_c" in verdict.findings[0].detail
+    with open(pr.__file__) as f:
+        line = next(n for n, text in enumerate(f, 1) if "os.read(r, 1)" in text)
+    assert f"blocked at {pr.__file__}:{line}" in verdict.findings[0].detail
+    ok = jostle.execute(counter_spec(pr.FileCounter), Scenario(
+        workers=(WorkerPlan("process", (Step("take"),)),)))
+    assert jostle.judge(counter_spec(pr.FileCounter), ok).ok

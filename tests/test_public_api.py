@@ -46,7 +46,7 @@ def test_errors_catchable_as_builtins() -> None:
     assert issubclass(jostle.SpecError, ValueError)
     assert issubclass(jostle.SpecTypeError, TypeError)
     for failure in (jostle.NotLinearizable, jostle.Hang, jostle.InvariantViolated,
-                    jostle.UnexpectedException, jostle.WorkerCrashed):
+                    jostle.UnexpectedException, jostle.WorkerCrashed, jostle.ResourceLeaked):
         assert issubclass(failure, AssertionError)
         assert issubclass(failure, jostle.JostleError)
 

@@ -27,6 +27,17 @@ def test_bad_duration_names_its_source_and_fix() -> None:
         resolve([from_environ({"JOSTLE_BUDGET": "8 hours"})])
 
 
+def test_leak_kinds_setting_parses_and_names_its_source() -> None:
+    """JOSTLE_LEAKS takes all, none, a list or '-kind'; a bad kind names the
+    variable and the kinds there are."""
+    assert resolve([from_environ({"JOSTLE_LEAKS": "-fds"})])["leaks"] == (
+        "threads,tasks,coroutines,processes,shm")
+    assert resolve([from_environ({"JOSTLE_LEAKS": "none"})])["leaks"] == "none"
+    with pytest.raises(jostle.SpecError,
+                       match=r"leaks='fd'.*env JOSTLE_LEAKS.*threads, tasks.*fix env"):
+        resolve([from_environ({"JOSTLE_LEAKS": "fd"})])
+
+
 def test_later_layers_win_and_remember_their_source() -> None:
     """ini < env < command line; each value keeps where it came from."""
     r = resolve([

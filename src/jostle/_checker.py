@@ -32,18 +32,21 @@ from ._errors import (
     Hang,
     InvariantViolated,
     NotLinearizable,
+    ResourceLeaked,
     UnexpectedException,
     WorkerCrashed,
 )
 from ._execution import Execution
 from ._history import History, OpRecord, Raised, Unknown
+from ._leaks import Leak, describe
 from ._linearizability import LinearizabilityResult, check_linearizability
+from ._misuse import check_model_results
 from ._spec import Spec
 
-__all__ = ["Finding", "Verdict", "judge"]
+__all__ = ["Finding", "Verdict", "judge", "leak_verdict"]
 
 FindingKind = Literal["exception", "crash", "hang", "deadlock", "invariant", "teardown",
-                      "linearizability"]
+                      "linearizability", "leak"]
 
 _FAILURE_TYPES: dict[str, type[ConcurrencyFailure]] = {
     "exception": UnexpectedException,
@@ -53,6 +56,7 @@ _FAILURE_TYPES: dict[str, type[ConcurrencyFailure]] = {
     "invariant": InvariantViolated,
     "teardown": UnexpectedException,
     "linearizability": NotLinearizable,
+    "leak": ResourceLeaked,
 }
 
 
@@ -61,13 +65,18 @@ class BlockedHere(Exception):
     hang's failure origin is that line."""
 
 
+class LeakedHere(Exception):
+    """Stand-in raised at the line that created a leaked thing (or the code
+    it runs), so the leak's failure origin is that line."""
+
+
 @dataclass(frozen=True, slots=True)
 class Finding:
     """One thing wrong with an execution.
 
     Attributes:
-        kind: ``exception``, ``crash``, ``hang``, ``invariant``, ``teardown``
-            or ``linearizability``.
+        kind: ``exception``, ``crash``, ``hang``, ``deadlock``, ``invariant``,
+            ``teardown``, ``linearizability`` or ``leak``.
         summary: one line.
         detail: the long form (traceback, stacks, explanation).
         cause: the exception that locates the bug, chained to the failure.
@@ -173,8 +182,9 @@ def judge(spec: Spec, execution: Execution, *, linearizability: bool = True) -> 
         died = [r for r in execution.history.ops
                 if r.worker == w and isinstance(r.outcome, Unknown)]
         what = died[0].call_repr() if died else "between operations"
+        how = _how_it_died(dict(execution.exit_statuses).get(w))
         findings.append(Finding(
-            "crash", f"process worker {w} died while running {what}",
+            "crash", f"process worker {w} died{how} while running {what}",
             "the worker process exited without finishing its operations; "
             "its operation counts as pending (it may or may not have taken effect)",
             None,
@@ -214,6 +224,7 @@ def judge(spec: Spec, execution: Execution, *, linearizability: bool = True) -> 
         history = _treat_as_pending(execution.history, unexpected)
         result = check_linearizability(history, spec.model, partition=spec.partition)
         if not result.ok:
+            check_model_results(spec, result, history)
             what = ("the search for a linearization gave up (history too large)"
                     if result.timed_out else
                     "no order of the operations consistent with real time gives "
@@ -225,3 +236,26 @@ def judge(spec: Spec, execution: Execution, *, linearizability: bool = True) -> 
     verdict = Verdict(execution, tuple(findings), result)
     _observe.judged(verdict)
     return verdict
+
+
+
+def _how_it_died(status: int | None) -> str:
+    """`` (SIGSEGV)``, `` (exit status 3)``, or nothing if unknown."""
+    if status is None:
+        return ""
+    if status < 0:
+        import signal
+
+        try:
+            return f" ({signal.Signals(-status).name})"
+        except ValueError:
+            return f" (signal {-status})"
+    return f" (exit status {status})"
+
+def leak_verdict(execution: Execution, leaks: list[Leak]) -> Verdict:
+    """The verdict of an example that passed every execution's checks but
+    left ``leaks`` behind (see ``_leaks``); ``execution`` is its last run."""
+    summary, detail = describe(leaks)
+    origin = next((leak.origin for leak in leaks if leak.origin is not None), None)
+    cause = located(LeakedHere(leaks[0].what), origin) if origin is not None else None
+    return Verdict(execution, (Finding("leak", summary, detail, cause),), None)

@@ -46,7 +46,6 @@ from ._deadlocks import describe_wait_for
 from ._driver import Session, Watch
 from ._errors import SpecError
 from ._execution import Execution, StuckWorker
-from ._handles import handle_for
 from ._history import (
     OpRecord,
     Outcome,
@@ -59,6 +58,7 @@ from ._history import (
     now,
     outcome_of,
 )
+from ._misuse import process_handle
 from ._nondeterminism import FIXED_RANDOM_STATE
 from ._processes import ProcessJob, ProcessWorker
 from ._scenario import Scenario, Step
@@ -129,6 +129,7 @@ class ControlledExecution:
         self._rec_lock = _allocate_lock()
         self.errors: list[tuple[str, Raised]] = []
         self.crashed: list[int] = []
+        self.exit_statuses: list[tuple[int, int | None]] = []
         self.stuck: list[Any] = []  # StuckWorker
         self.hang_reason: str | None = None
         self.deadlock: DeadlockReport | None = None
@@ -329,12 +330,15 @@ class ControlledExecution:
         except Exception as exc:
             raise SpecError(
                 f"the resource factory {name} raised {type(exc).__name__}: {exc}; "
-                "jostle calls it with no arguments, once per execution; fix the factory or "
+                "jostle calls it with no arguments, once per execution. Fix: make the "
+                "factory succeed when called alone (its traceback is chained below), or "
                 "wrap it in a function that takes no arguments") from exc
         if resource is None:
             raise SpecError(
-                f"the resource factory {name} returned None; it must return the "
-                "shared resource the operations receive as their first argument")
+                f"the resource factory {name} returned None, so every operation would "
+                "receive None as its resource. Fix: return the shared resource the "
+                "operations receive as their first argument (a class, or a function ending "
+                "in `return resource`)")
         self.resource = resource
 
     def _sequential(self, phase: Phase) -> bool:
@@ -490,8 +494,7 @@ class ControlledExecution:
         """Take process workers and submit their jobs (jostle's plumbing: the
         watchdog is paused, and the clock restarts when it is done)."""
         eng, resource = self.engine, self.resource
-        handle = (self.spec.handle(resource) if self.spec.handle is not None
-                  else handle_for(resource))
+        handle = process_handle(self.spec, resource, proc_ws[0])
         self.watch.plumbing = True
         workers: list[ProcessWorker] = []
         try:
@@ -552,6 +555,7 @@ class ControlledExecution:
                 self.rec.add(r)
             if result.died:
                 self.crashed.append(w)
+                self.exit_statuses.append((w, pw.exitcode))
                 eng.processes.discard(pw)
             elif result.stalled or not pw.alive:
                 stack = pw.dump_stacks()
@@ -581,8 +585,8 @@ class ControlledExecution:
                         return
                     if run.exceptions[0] is not None:
                         raise run.exceptions[0]
-            except Aborted:
-                raise
+            except (Aborted, KeyboardInterrupt):
+                raise  # Ctrl-C is an interrupt, not the invariant failing
             except BaseException as exc:  # reported by the checker
                 self.errors.append(("invariant", raised(exc)))
 
@@ -607,6 +611,8 @@ class ControlledExecution:
                         raise run.exceptions[0]
         except Aborted:
             pass
+        except KeyboardInterrupt:
+            raise
         except BaseException as exc:
             if not self.stuck and self.deadlock is None and not me.aborted:
                 self.errors.append(("teardown", raised(exc)))
@@ -682,7 +688,7 @@ class ControlledExecution:
             scheduler=self.sched.describe(),
             timeout=self.timeout,
             stuck=tuple(self.stuck),
-            crashed=tuple(self.crashed),
+            crashed=tuple(self.crashed), exit_statuses=tuple(self.exit_statuses),
             errors=tuple(self.errors),
             resource_name=type(self.resource).__name__ if self.resource is not None else "",
             decisions=tuple(ctl.log),

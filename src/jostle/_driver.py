@@ -432,7 +432,7 @@ class Session:
         driver = self.driver.thread
         driver.submit(job, on_done=job.done.release)
         try:
-            return self._watch(job, driver)
+            self._watch(job, driver)
         except BaseException:
             # Interrupted (Ctrl-C, a test timeout's exception) or lost: stop
             # the run, and never reuse a driver that did not come back.
@@ -442,8 +442,14 @@ class Session:
             if not driver.abandoned and not job.done.acquire(True, GRACE):
                 driver.abandoned = True
             raise
+        # Raised here, not in _watch: the job is over and its thread idle, so
+        # an error of the job's own (a misuse error) does not wait out the
+        # grace of a lost driver and then give a healthy driver up.
+        if job.error is not None:
+            raise job.error
+        return job.value  # type: ignore[return-value]
 
-    def _watch(self, job: _Job[T], driver: ControlledThread) -> T:
+    def _watch(self, job: _Job[T], driver: ControlledThread) -> None:
         seen: Watch | None = None
         last_points = -1
         last_change = _wall()
@@ -482,9 +488,6 @@ class Session:
                 w.stuck = ctl.holder
                 w.aborted_at = now
                 ctl.abort()
-        if job.error is not None:
-            raise job.error
-        return job.value  # type: ignore[return-value]
 
 
 def _enable_gc() -> None:

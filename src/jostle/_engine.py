@@ -29,6 +29,7 @@ import _thread
 import asyncio
 import atexit
 import concurrent.futures
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -50,7 +51,6 @@ from ._controlled_run import ControlledExecution
 from ._driver import Driver, DriverLost, Session
 from ._errors import SpecError
 from ._execution import Execution, StuckWorker
-from ._handles import handle_for
 from ._history import (
     OpRecord,
     Outcome,
@@ -62,6 +62,7 @@ from ._history import (
     now,
 )
 from ._loop import LoopThread
+from ._misuse import process_handle
 from ._processes import ProcessJob, ProcessPool, ProcessWorker
 from ._scenario import Scenario, Step
 from ._scheduler import ControlledScheduler, Point, Scheduler, StressScheduler, WorkerInfo
@@ -214,9 +215,10 @@ class Engine:
         if getattr(_running, "active", False) or in_worker():
             raise SpecError(
                 "a jostle execution was started from inside another one (an operation, "
-                "model or invariant called jostle.run/execute); run jostle tests side by "
-                "side, not nested"
-            )
+                f"model or invariant called jostle.run/execute{_user_site()}): the outer "
+                "run's workers, loop and scheduler are busy running it. Fix: run jostle "
+                "tests side by side, not nested; to test code that itself uses jostle, "
+                "call it from a test of its own")
         _running.active = True
         try:
             if isinstance(sched, ControlledScheduler):
@@ -268,10 +270,15 @@ def resolve_ops(spec: Spec, scenario: Scenario) -> dict[int, tuple[Step, Operati
         if phase == "parallel":
             kind = scenario.workers[worker - 1].kind
             if kind not in op.kinds:
+                fix = (f"put it on a {'task' if op.is_async else sorted(op.kinds)[0]!r} "
+                       "worker (WorkerPlan(kind, ...))")
                 raise SpecError(
                     f"the scenario puts operation {op.name!r} on a {kind} worker (worker "
                     f"{worker}), but it can run on {sorted(op.kinds)} only"
-                    + ("; an async def runs as a task" if op.is_async else "")
+                    + ("; an async def runs as a task on jostle's event loop, never on a "
+                       "thread or process" if op.is_async else "")
+                    + f". Fix: {fix}, or widen jostle.operation({op.name}, kinds=...)"
+                    + (" with a synchronous wrapper" if op.is_async else "")
                 )
         out[index] = (step, op)
     return out
@@ -291,6 +298,7 @@ class _Run:
         self.inflight: dict[int, tuple[int, Step, Operation, WorkerKind, Phase, int]] = {}
         self.stuck: list[StuckWorker] = []
         self.crashed: list[int] = []
+        self.exit_statuses: list[tuple[int, int | None]] = []
         self.errors: list[tuple[str, Raised]] = []
         self.tasks: dict[int, asyncio.Task[Any]] = {}
         # Workers given up on by the watchdog: anything they record late is
@@ -343,7 +351,7 @@ class _Run:
             scheduler=self.sched.describe(),
             timeout=self.timeout,
             stuck=tuple(self.stuck),
-            crashed=tuple(self.crashed),
+            crashed=tuple(self.crashed), exit_statuses=tuple(self.exit_statuses),
             errors=tuple(self.errors),
             resource_name=type(resource).__name__,
         )
@@ -362,12 +370,15 @@ class _Run:
             raise SpecError(
                 f"the resource factory {self.spec.name} raised {type(exc).__name__}: {exc}; "
                 "jostle calls it with no arguments, on its event-loop thread, once per "
-                "execution; fix the factory or wrap it in a function that takes no arguments"
-            ) from exc
+                "execution. Fix: make the factory succeed when called alone (its "
+                "traceback is chained below), or wrap it in a function that takes no "
+                "arguments") from exc
         if resource is None:
             raise SpecError(
-                f"the resource factory {self.spec.name} returned None; it must return the "
-                "shared resource the operations receive as their first argument"
+                f"the resource factory {self.spec.name} returned None, so every operation "
+                "would receive None as its resource. Fix: return the shared resource the "
+                "operations receive as their first argument (a class, or a function ending "
+                "in `return resource`)"
             )
         return resource
 
@@ -435,8 +446,7 @@ class _Run:
         # fail on misuse, before any thread is waiting at the gate.
         procs: list[tuple[int, ProcessWorker]] = []
         if by_kind["process"]:
-            handle = (self.spec.handle(resource) if self.spec.handle is not None
-                      else handle_for(resource))
+            handle = process_handle(self.spec, resource, by_kind["process"][0])
             pool = self.engine.processes
             workers = pool.acquire(len(by_kind["process"]))
             try:
@@ -548,6 +558,7 @@ class _Run:
             assert pool is not None
             if not pw.alive:
                 self.crashed.append(w)
+                self.exit_statuses.append((w, pw.exitcode))
                 pool.discard(pw)
             else:
                 pool.release([pw])
@@ -610,6 +621,8 @@ class _Run:
                 self.stuck.append(StuckWorker(
                     0, "task", f"invariant {getattr(inv, '__name__', inv)}", stack, where))
                 return
+            except KeyboardInterrupt:
+                raise  # Ctrl-C while the test waits: an interrupt, not a finding
             except BaseException as exc:  # reported by the checker
                 self.errors.append(("invariant", raised(exc)))
 
@@ -625,9 +638,22 @@ class _Run:
                 stack, where = thread_stack(loop.ident)
                 self.stuck.append(StuckWorker(0, "task", "teardown", stack, where))
             loop.abandoned = not loop.responsive(0.2)
+        except KeyboardInterrupt:
+            raise
         except BaseException as exc:
             if not self.stuck:  # after a hang, a failing teardown is expected noise
                 self.errors.append(("teardown", raised(exc)))
+
+
+def _user_site() -> str:
+    """`` at file:line``: the innermost caller outside jostle, for messages."""
+    import traceback
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    for frame in reversed(traceback.extract_stack()[:-1]):
+        if not os.path.abspath(frame.filename).startswith(here + os.sep):
+            return f" at {frame.filename}:{frame.lineno}"
+    return ""
 
 
 _engine: Engine | None = None

@@ -17,6 +17,7 @@ __all__ = [
     "InvariantViolated",
     "JostleError",
     "NotLinearizable",
+    "ResourceLeaked",
     "SpecError",
     "SpecTypeError",
     "UnexpectedException",
@@ -66,3 +67,10 @@ class Deadlock(Hang):
 
 class WorkerCrashed(ConcurrencyFailure):
     """A process worker died while running an operation."""
+
+
+class ResourceLeaked(ConcurrencyFailure):
+    """An example left something behind that its resource should have
+    disposed of: a thread still running, a task still pending, a coroutine
+    never awaited, a child process, an open file descriptor or a
+    shared-memory segment; the message says where each was created."""

@@ -47,6 +47,8 @@ class Execution:
         timeout: the watchdog's deadline in seconds.
         stuck: workers still running at the deadline (a hang).
         crashed: ids of process workers that died during the run.
+        exit_statuses: how each crashed worker ended (its exit status, or
+            minus the signal that killed it).
         errors: ``(stage, Raised)`` for exceptions outside the operations:
             stage is ``invariant`` or ``teardown``.
         resource_name: the resource's type name.
@@ -70,6 +72,8 @@ class Execution:
     timeout: float
     stuck: tuple[StuckWorker, ...] = ()
     crashed: tuple[int, ...] = ()
+    #: ``(worker, exit status)`` of each crashed worker (``-N``: signal N).
+    exit_statuses: tuple[tuple[int, int | None], ...] = ()
     errors: tuple[tuple[str, Raised], ...] = ()
     resource_name: str = ""
     decisions: tuple[Decision, ...] = ()

@@ -30,8 +30,10 @@ import hashlib
 import json
 import os
 import platform
+import signal
 import sys
 import tempfile
+import threading
 import traceback
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -164,7 +166,32 @@ def _fsync_dir(path: Path) -> None:
 
 
 @contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM while a folder is written, then deliver them:
+    an interrupt never leaves a folder with some of its files."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread receives signals in Python
+        return
+    held: list[int] = []
+    sigs = (signal.SIGINT, signal.SIGTERM)
+    previous: dict[int, Any] = {
+        sig: signal.signal(sig, lambda signum, _frame: held.append(signum)) for sig in sigs}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for signum in dict.fromkeys(held):
+            handler = previous[signum]
+            if callable(handler):
+                handler(signum, None)
+            elif handler == signal.SIG_DFL:
+                os.kill(os.getpid(), signum)
+
+
+@contextlib.contextmanager
 def _locked(folder: Path) -> Iterator[None]:
+    folder.mkdir(parents=True, exist_ok=True)
     with open(folder / ".lock", "a+") as lock:
         if fcntl is not None:
             fcntl.flock(lock, fcntl.LOCK_EX)
@@ -321,9 +348,8 @@ class FailureStore:
 
         fid = failure_id(ref.test_id, failure, ref.root)
         folder = self.folder(fid)
-        folder.mkdir(parents=True, exist_ok=True)
         record = build_record(ref, failure, fid=fid, status=status, context=context)
-        with _locked(folder):
+        with _signals_held(), _locked(folder):
             old: dict[str, Any] | None = None
             with contextlib.suppress(OSError, ValueError):
                 old = json.loads((folder / "report.json").read_text(encoding="utf-8"))

@@ -348,7 +348,7 @@ def worker_main(job: dict[str, Any]) -> int:
     from ._database import example_database
     from ._findings import FailureStore, TestRef
     from ._profiles import hypothesis_settings
-    from ._settings import Resolved
+    from ._settings import SETTINGS, Resolved
 
     events = _Events(job["fd"])
     signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -377,7 +377,7 @@ def worker_main(job: dict[str, Any]) -> int:
                 _, module, attr, test = tests[tid]
                 options = {k: v for k, v in test._jostle_options.items() if k != "settings"}
                 explicit: frozenset[str] = getattr(test, "_jostle_explicit", frozenset())
-                for name in ("mode", "preemption_model", "strategy", "timeout"):
+                for name in (s.name for s in SETTINGS if s.option):
                     if resolved[name] is not None and name not in explicit:
                         options[name] = resolved[name]
                 watch = watches.get(tid)

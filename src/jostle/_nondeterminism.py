@@ -31,7 +31,7 @@ from . import _window as _win
 from ._window import _site, _where
 
 __all__ = ["FIXED_RANDOM_STATE", "clock_gettime", "clock_gettime_ns", "note", "thread_start",
-           "urandom"]
+           "thread_starts", "urandom"]
 
 #: The state the global ``random`` generator is set to at the start of each
 #: controlled execution, so what the user's code draws from it depends only
@@ -97,6 +97,10 @@ def clock_gettime_ns(clk_id: int) -> int:
 # -- threads started by a controlled entity ---------------------------------------------------
 _real_thread_start = threading.Thread.start
 
+#: While a runner collects them (``_misuse.collect_thread_starts``): a note
+#: per thread a controlled entity started, across every execution.
+thread_starts: list[str] | None = None
+
 
 def thread_start(self: threading.Thread) -> None:
     """``Thread.start`` in a window: a thread started by a controlled
@@ -107,8 +111,12 @@ def thread_start(self: threading.Thread) -> None:
     if w is None or me is None:
         _real_thread_start(self)
         return
-    w.notes.append(f"uncontrolled nondeterminism: {me.name} started thread {self.name!r} "
-                   f"at {_where(_site())}: it ran outside jostle's control")
+    text = (f"uncontrolled nondeterminism: {me.name} started thread {self.name!r} "
+            f"at {_where(_site())}: it ran outside jostle's control")
+    w.notes.append(text)
+    collected = thread_starts
+    if collected is not None and text not in collected:
+        collected.append(text)
     me.busy = True
     try:
         _real_thread_start(self)

@@ -22,18 +22,20 @@ import hashlib
 import re
 from collections.abc import Callable, Iterable
 from functools import partial
-from typing import Any, Literal, ParamSpec
+from typing import Any, Literal, ParamSpec, TypeVar
 
 from hypothesis import HealthCheck, Phase, given, settings as hsettings, strategies as st
 from hypothesis.control import current_build_context
 
 from . import _observe
-from ._checker import Verdict, judge
+from ._checker import Verdict, judge, leak_verdict
 from ._controlled_search import Search
 from ._driver import DriverLost
 from ._engine import DEFAULT_TIMEOUT, execute, get_engine
 from ._errors import ConcurrencyFailure, SpecError, SpecTypeError
 from ._history import WorkerKind
+from ._leaks import LeakCheck, leak_kinds, leaks_text
+from ._misuse import collect_thread_starts, uncontrolled_threads_error
 from ._report import format_failure
 from ._scenario import Scenario, scenarios
 from ._scheduler import ControlledScheduler, Scheduler, StressScheduler
@@ -43,6 +45,7 @@ from ._strategies import Preemptions, preemptions
 __all__ = ["concurrent_test", "failure_for", "replay", "run"]
 
 MODES = ("stress", "controlled")
+UNCONTROLLED_THREADS = ("error", "allow")
 MODELS = ("gil", "opcode")
 STRATEGIES = ("portfolio", "random", "pct", "pos", "exhaustive")
 
@@ -89,6 +92,7 @@ def replay(
     runs: int = 1,
     scheduler: Callable[[], Scheduler] | None = None,
     timeout: float | None = None,
+    leaks: bool | str | Iterable[str] = True,
 ) -> Verdict:
     """Run ``scenario`` up to ``runs`` times; raise on the first failure.
 
@@ -106,6 +110,8 @@ def replay(
         scheduler: a zero-argument factory of schedulers (overrides
             ``schedule``; default stress).
         timeout: watchdog deadline per run.
+        leaks: the leak kinds to check after each run (as in
+            :func:`jostle.concurrent_test`).
 
     Returns:
         The last verdict, when every run passed.
@@ -116,11 +122,15 @@ def replay(
     if scheduler is None and schedule is not None:
         def scheduler() -> Scheduler:
             return ControlledScheduler(schedule, model=preemption_model, inject=inject, kill=kill)
+    kinds = leak_kinds(leaks, where="replay(leaks=...)")
     verdict: Verdict | None = None
     for i in range(runs):
-        execution = execute(spec, scenario, scheduler=scheduler() if scheduler else None,
-                            timeout=timeout)
+        with LeakCheck(kinds) as check:
+            execution = execute(spec, scenario, scheduler=scheduler() if scheduler else None,
+                                timeout=timeout)
         verdict = judge(spec, execution)
+        if verdict.ok and check.leaks:
+            verdict = leak_verdict(execution, check.leaks)
         if not verdict.ok:
             raise failure_for(verdict, spec, attempt=f"failed on run {i + 1} of {runs}",
                               schedule=schedule, model=preemption_model, inject=inject,
@@ -139,6 +149,7 @@ def _check_int(name: str, value: object, low: int) -> int:
 
 
 P = ParamSpec("P")
+T = TypeVar("T")
 
 
 def _remember_explicit(make: Callable[P, Callable[[], None]]) -> Callable[P, Callable[[], None]]:
@@ -173,6 +184,8 @@ def concurrent_test(
     max_preemptions: int = 2,
     inject: bool = False,
     kill: bool = False,
+    leaks: bool | str | Iterable[str] = True,
+    uncontrolled_threads: Literal["error", "allow"] = "error",
     settings: hsettings | None = None,
 ) -> Callable[[], None]:
     """Turn a spec into a pytest test that runs it concurrently.
@@ -217,6 +230,18 @@ def concurrent_test(
         inject: controlled: let schedules inject a cancellation into task
             workers at their awaits.
         kill: controlled: let schedules kill process workers at sync points.
+        leaks: what to check after each example for things the resource left
+            behind, reported as :class:`jostle.ResourceLeaked` with where
+            each was created: ``True`` (the default: every kind), ``False``,
+            a collection of kinds (``"threads"``, ``"tasks"``,
+            ``"coroutines"``, ``"processes"``, ``"fds"``, ``"shm"``), or a
+            string such as ``"threads,fds"`` or ``"-fds"`` (all but fds).
+        uncontrolled_threads: controlled: an operation (or the factory)
+            that starts a thread of its own runs it outside jostle's
+            schedule, so the run is neither controlled nor replayable:
+            ``"error"`` (the default) raises a :class:`jostle.SpecError`
+            naming the thread and the line that started it; ``"allow"``
+            runs it anyway and names it as a warning in failure reports.
         settings: Hypothesis settings (default: the active profile);
             ``deadline`` is switched off because executions vary, and the
             ``explain`` phase because it would re-run a failing example
@@ -247,7 +272,9 @@ def concurrent_test(
         )
     for name, value, allowed in (("mode", mode, MODES), ("preemption_model", preemption_model,
                                                          MODELS),
-                                 ("strategy", strategy, STRATEGIES)):
+                                 ("strategy", strategy, STRATEGIES),
+                                 ("uncontrolled_threads", uncontrolled_threads,
+                                  UNCONTROLLED_THREADS)):
         if value not in allowed:
             raise SpecError(f"concurrent_test(): unknown {name}={value!r}; choose from {allowed}")
     _check_int("repeats", repeats, 1)
@@ -255,6 +282,7 @@ def concurrent_test(
         schedules = 1_000 if strategy == "exhaustive" else 20
     _check_int("schedules", schedules, 1)
     _check_int("max_preemptions", max_preemptions, 0)
+    kinds_to_check = leak_kinds(leaks)
     if not isinstance(timeout, (int, float)) or timeout <= 0:
         raise SpecError(f"concurrent_test(): timeout must be a positive number of seconds, "
                         f"got {timeout!r}")
@@ -275,14 +303,16 @@ def concurrent_test(
     if mode == "controlled":
         test = _controlled_test(spec, timeout=timeout, model=preemption_model,
                                 schedules=schedules, strategy=strategy,
-                                max_preemptions=max_preemptions, inject=inject, kill=kill)
+                                max_preemptions=max_preemptions, inject=inject, kill=kill,
+                                leaks=kinds_to_check,
+                                uncontrolled_threads=uncontrolled_threads)
         given_test = given(strategy_of_scenarios,
                            preemptions(entities=max_workers + 1),
                            st.integers(0, 2**32 - 1))(_observe.per_example(test))
     else:
         given_test = given(strategy_of_scenarios)(_observe.per_example(
             _stress_test(spec, repeats=repeats, timeout=timeout,
-                         switch_interval=switch_interval)))
+                         switch_interval=switch_interval, leaks=kinds_to_check)))
     ident = re.sub(r"\W", "_", spec.name)
     given_test.__name__ = given_test.__qualname__ = f"test_{ident}"
     wrapped = final_settings(given_test)
@@ -298,14 +328,15 @@ def concurrent_test(
         "kinds": kinds, "repeats": repeats, "timeout": timeout,
         "switch_interval": switch_interval, "preemption_model": preemption_model,
         "schedules": schedules, "strategy": strategy, "max_preemptions": max_preemptions,
-        "inject": inject, "kill": kill,
+        "inject": inject, "kill": kill, "leaks": leaks_text(kinds_to_check),
+        "uncontrolled_threads": uncontrolled_threads,
         "settings": settings,
     }
     return wrapped
 
 
-def _stress_test(spec: Spec, *, repeats: int, timeout: float,
-                 switch_interval: float) -> Callable[[Scenario], None]:
+def _stress_test(spec: Spec, *, repeats: int, timeout: float, switch_interval: float,
+                 leaks: frozenset[str]) -> Callable[[Scenario], None]:
     seen: dict[str, tuple[ConcurrencyFailure, int]] = {}
 
     def run_once(scenario: Scenario) -> Verdict:
@@ -314,6 +345,13 @@ def _stress_test(spec: Spec, *, repeats: int, timeout: float,
                             timeout=timeout)
         return judge(spec, execution)
 
+    def run_checked(scenario: Scenario) -> Verdict:
+        with LeakCheck(leaks) as check:
+            verdict = run_once(scenario)
+        if verdict.ok and check.leaks:
+            return leak_verdict(verdict.execution, check.leaks)
+        return verdict
+
     def test(scenario: Scenario) -> None:
         __tracebackhide__ = True  # pytest shows the failure, not jostle's frames
         key = repr(scenario)
@@ -321,19 +359,28 @@ def _stress_test(spec: Spec, *, repeats: int, timeout: float,
         if key in seen:
             found, first_run = seen[key]
             if current_build_context().is_final:
-                hits = sum(not run_once(scenario).ok for _ in range(repeats))
+                hits = sum(not run_checked(scenario).ok for _ in range(repeats))
                 found.reproduced = (hits, repeats)  # type: ignore[attr-defined]
                 _add_note(found,
                           f"jostle: this scenario failed on run {first_run} of {repeats} when "
                           f"found; re-run {repeats} more times, it failed {hits} time(s)")
         else:
-            for i in range(1, repeats + 1):
-                verdict = run_once(scenario)
-                if not verdict.ok:
-                    found = failure_for(
-                        verdict, spec, attempt=f"failed on run {i} of {repeats} of this scenario")
-                    seen[key] = (found, i)
-                    break
+            # One leak check around the example's runs (see ``_leaks``).
+            failing: tuple[Verdict, int] | None = None
+            with LeakCheck(leaks) as check:
+                for i in range(1, repeats + 1):
+                    verdict = run_once(scenario)
+                    if not verdict.ok:
+                        failing = (verdict, i)
+                        break
+            if failing is not None:
+                found = failure_for(failing[0], spec, attempt=f"failed on run {failing[1]} of "
+                                                               f"{repeats} of this scenario")
+                seen[key] = (found, failing[1])
+            elif check.leaks:
+                found = failure_for(leak_verdict(verdict.execution, check.leaks), spec,
+                                    attempt=f"left behind by {repeats} run(s) of this scenario")
+                seen[key] = (found, repeats)
         if found is not None:
             # One raise site and a fresh traceback: a replayed failure has the
             # same origin (type, file, line) as when it was first seen.
@@ -344,7 +391,8 @@ def _stress_test(spec: Spec, *, repeats: int, timeout: float,
 
 def _controlled_test(spec: Spec, *, timeout: float, model: Literal["gil", "opcode"],
                      schedules: int, strategy: str, max_preemptions: int, inject: bool,
-                     kill: bool) -> Callable[[Scenario, Preemptions, int], None]:
+                     kill: bool, leaks: frozenset[str], uncontrolled_threads: str,
+                     ) -> Callable[[Scenario, Preemptions, int], None]:
     search = Search(spec, model=model, timeout=timeout, schedules=schedules, strategy=strategy,
                     max_preemptions=max_preemptions, inject=inject, kill=kill)
 
@@ -354,21 +402,35 @@ def _controlled_test(spec: Spec, *, timeout: float, model: Literal["gil", "opcod
         # Every schedule of the example (and, for the final one, every
         # shrinking run) runs in one session on the driver: the patching
         # window, the tracer and the handoff to the driver are paid once.
-        with get_engine().controlled_session(model=model) as session:
+        example = partial(search.example, scenario, schedule, seed, final=final)
+        with (LeakCheck(leaks) as check, collect_thread_starts() as started,
+              get_engine().controlled_session(model=model) as session):
             try:
                 scenario, verdict, schedule, tried = session.call(
-                    partial(search.example, scenario, schedule, seed, final=final))
+                    partial(_on_driver, check, example))
             except DriverLost as lost:
                 verdict, tried = judge(spec, lost.execution), 1
+        if started and uncontrolled_threads == "error":
+            raise uncontrolled_threads_error(started, spec)
+        if verdict.ok and check.leaks:
+            verdict, tried = leak_verdict(verdict.execution, check.leaks), 0
         if verdict.ok:
             return
+        attempt = (f"found among {tried} schedule(s) of this scenario; "
+                   f"{verdict.execution.preemptions} preemption(s)" if tried else
+                   "left behind by this example's schedules")
         raise failure_for(
             verdict, spec, schedule=schedule, model=model, inject=inject, kill=kill,
-            attempt=f"found among {tried} schedule(s) of this scenario; "
-                    f"{verdict.execution.preemptions} preemption(s)",
+            attempt=attempt,
         ).with_traceback(None)
 
     return test
+
+
+def _on_driver(check: LeakCheck, fn: Callable[[], T]) -> T:
+    """``fn()`` on the driver, with the check's coroutine-origin tracking."""
+    with check.on_this_thread():
+        return fn()
 
 
 def run(spec: Spec, **options: Any) -> None:

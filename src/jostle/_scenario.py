@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from ._errors import SpecError
 from ._history import Phase, WorkerKind
+from ._misuse import guarded
 from ._spec import KINDS, Operation, Spec, _check_kinds
 
 __all__ = ["Scenario", "Step", "WorkerPlan", "scenarios"]
@@ -99,7 +100,8 @@ class Scenario:
 
 
 def _step(op: Operation) -> st.SearchStrategy[Step]:
-    return st.tuples(*op.args).map(lambda args, name=op.name: Step(name, args))  # type: ignore[misc]
+    args = (guarded(op, i, s) for i, s in enumerate(op.args, start=1))
+    return st.tuples(*args).map(lambda args, name=op.name: Step(name, args))  # type: ignore[misc]
 
 
 def _workers(by_kind: dict[WorkerKind, list[Operation]],

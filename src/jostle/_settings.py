@@ -4,7 +4,7 @@ and markers, each value remembered with where it came from.
 Precedence follows pytest-timeout, the plugin users already know: the ini
 file < the environment < the command line < a ``@pytest.mark.jostle(...)``
 marker.  Settings that are also :func:`jostle.concurrent_test` options
-(``mode``, ``preemption_model``, ``strategy``, ``timeout``) fill in only the
+(``mode``, ``preemption_model``, ``strategy``, ``timeout``, ``leaks``) fill in only the
 options the test did not write itself: a test written with
 ``mode="controlled"`` stays controlled whatever ``JOSTLE_MODE`` says, while
 a marker, the most specific place of all, overrides even that.
@@ -165,6 +165,16 @@ def _text(name: str) -> Parser:
     return parse
 
 
+def _leaks(raw: object, where: str) -> str:
+    from ._leaks import LEAK_KINDS, leak_kinds, leaks_text
+
+    try:
+        return leaks_text(leak_kinds(raw, where=where))
+    except (SpecError, TypeError):
+        raise _bad("leaks", raw, where, "all, none, leak kinds separated by commas (from "
+                   f"{', '.join(LEAK_KINDS)}), or -kind to check all but that one") from None
+
+
 PROFILES = ("default", "ci", "fuzz")
 
 SETTINGS: tuple[Setting, ...] = (
@@ -179,6 +189,9 @@ SETTINGS: tuple[Setting, ...] = (
             _choice("strategy", ("portfolio", "random", "pct", "pos", "exhaustive")), option=True),
     Setting("timeout", "watchdog deadline per execution, in seconds",
             _positive_seconds("timeout"), option=True),
+    Setting("leaks", "leak kinds checked after each example, for tests that do not choose: "
+                     "all, none, a list (threads,fds) or all but some (-fds)",
+            _leaks, option=True),
     Setting("budget", "time per jostle test: runs fresh Hypothesis rounds until it is spent "
                       "or a failure is found (60, 90s, 5m, 8h; default: one round)",
             _duration("budget")),

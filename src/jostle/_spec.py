@@ -317,7 +317,8 @@ def spec(
                 mname = getattr(model, "__qualname__", repr(model))
                 raise SpecError(
                     f"spec {spec_name!r}: the model {mname} has no method {op.name!r} for "
-                    f"operation {op.name!r}; add `def {op.name}(self, ...)` returning what "
+                    f"operation {op.name!r}: the checker replays every operation on the "
+                    f"model. Fix: add `def {op.name}(self, ...)` to {mname}, returning what "
                     "the operation returns when run alone"
                 )
     if handle is not None or hasattr(factory, "__jostle_handle__"):

@@ -289,8 +289,8 @@ def _claim_tool_id() -> int:
     raise SpecError(
         f"controlled threads need a free sys.monitoring tool id, but every id jostle may use "
         f"(4, 2, 5, 0; never 1, coverage's, or 3, Hypothesis's) is taken ({holders}). "
-        f"Detach the debugger or profiler holding one of them for this test run, or run "
-        f"the test in stress mode instead of controlled mode")
+        f"Fix: detach the debugger or profiler holding one of them for this test run, or "
+        f"run the test with mode='stress' instead of controlled mode")
 
 
 class Tracer:

@@ -20,9 +20,10 @@ not dispose of, with where each thing was created:
 (stress ``repeats``, controlled ``schedules``), thousands of executions a
 second; a leak repeats in every execution that leaks, so one pair of
 snapshots around the whole example finds it at a fraction of the cost
-(``python -m bench._leak_cost``: ~45 us for a clean check of every kind,
-down from ~70 us once the descriptor and ``/dev/shm`` listings are reused
-when nothing moved; one small stress execution costs ~250 us).  :func:`jostle.replay`
+(``python -m bench._leak_cost`` measures a clean check of every kind;
+the ``/dev/shm`` listing is reused while the directory's stat is unchanged,
+the descriptors are listed afresh each time; one small stress execution
+costs ~250 us).  :func:`jostle.replay`
 checks around each run, so a repro shows the leak of that run alone.
 
 **Where it was created.**  While a check is open, the constructors of what
@@ -234,30 +235,21 @@ def _lowest_free() -> int:
     return probe
 
 
-# The last listing of /proc/self/fd and the lowest free descriptor then.
-# Listing costs ~15 us, half the check; the listing an example's check ends
-# with is the next example's starting one if the lowest free descriptor has
-# not moved: POSIX gives each new descriptor the lowest free number, so one
-# opened (or closed) in between moves it.  (Two opens and a close of the
-# first leave it in place; the extra descriptor would then be blamed on the
-# next example.  Nothing jostle or Hypothesis does between examples does
-# that.)
-_fd_cache: tuple[int, frozenset[int]] = (-2, frozenset())
-
-
-def _fds(*, reuse: bool = False) -> set[int]:
+def _fds() -> set[int]:
     """The open descriptors, without the one the listing itself used (the
-    lowest free one, which a probe finds first)."""
-    global _fd_cache
+    lowest free one, which a probe finds first).
+
+    Listed afresh before and after every example (~15 us): a cheaper test of
+    "nothing changed", such as the lowest free number staying put, is fooled
+    by a process start between examples (pipes opened, some closed again),
+    which then reads as the next example's leak.
+    """
     probe = _lowest_free()
-    if reuse and probe == _fd_cache[0]:
-        return set(_fd_cache[1])
     try:
         listed = {int(n) for n in os.listdir("/proc/self/fd")}
     except OSError:
         return set()
     listed.discard(probe)
-    _fd_cache = (probe, frozenset(listed))
     return listed
 
 
@@ -347,7 +339,7 @@ class LeakCheck:
             if lt is not None:
                 b.tasks = _pending_tasks(lt.loop)
         if "fds" in k and _HAS_PROC:
-            b.fds = _fds(reuse=True)
+            b.fds = _fds()
         if "shm" in k:
             b.shm = _shm()
         for obj, attr, value in patches():

@@ -43,10 +43,14 @@ def _fuzz_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("paths", nargs="*", default=["fuzz"],
                         help="files or folders (default fuzz/)")
+    # Under pytest the budget is each test's; here the campaign's wall time.
+    own = {"budget": "wall time of the whole campaign, shared out among its tests; a test "
+                     "that found a failure gives its rest to the others (60, 90s, 5m, 8h; "
+                     "default 60 s)"}
     for s in SETTINGS:
-        default = {"budget": " (default 60 s)", "profile": " (default fuzz)"}.get(s.name, "")
+        default = " (default fuzz)" if s.name == "profile" else ""
         parser.add_argument(s.cli_flag, dest=s.name, default=None,
-                            help=f"{s.help}{default} [env {s.env}]")
+                            help=f"{own.get(s.name, s.help + default)} [env {s.env}]")
     parser.add_argument("--jobs", "-j", type=int, default=None,
                         help="worker processes (default: one per core, at most one per test)")
     parser.add_argument("--fail-on-finding", action="store_true",

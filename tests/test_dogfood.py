@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from hypothesis import settings
 
 import jostle
 from jostle import _findings
-from jostle._control import Controller
+from jostle._control import Aborted, Controller, Entity, Strategy
 from jostle._processes import ProcessPool, ProcessWorker
 from jostle._threads import PoolThread, ThreadPool
 
@@ -113,3 +114,27 @@ def test_baton_catches_a_wake_of_the_wrong_waiter() -> None:
     """A wake that ignores the resource gives a trace the baton's rules do not."""
     with pytest.raises(jostle.NotLinearizable, match="handoff"):
         jostle.run(dogfood.baton_spec(WakeAllBench), repeats=1, settings=quick(100))
+
+
+def test_abort_while_a_finishing_entity_hands_off_releases_its_successor_once() -> None:
+    """Found by the baton campaign: a watchdog abort between a finishing
+    entity's choice of successor and the handoff released the successor's
+    park twice (RuntimeError: release unlocked lock)."""
+    ctl = Controller(Strategy())
+    first, second = ctl.add("first"), ctl.add("second")
+    ctl.hold(first)
+    choose = ctl._next_after
+
+    def abort_after_choosing(me: Entity, kind: str, label: str) -> Entity | None:
+        nxt = choose(me, kind, label)  # type: ignore[arg-type]
+        watchdog = threading.Thread(target=ctl.abort)
+        watchdog.start()
+        watchdog.join()
+        return nxt
+
+    ctl._next_after = abort_after_choosing  # type: ignore[method-assign]
+    ctl.finish(first)
+    assert second.aborted
+    with pytest.raises(Aborted):
+        ctl.enter(second)  # released once, by the abort
+    assert ctl.wait(0)

@@ -460,7 +460,11 @@ class Controller:
             if nxt is None:
                 return  # the next external entity to move takes the baton
             with self._mutex:
-                if me.aborted:  # the watchdog aborted the run meanwhile
+                # The watchdog aborted the run meanwhile.  ``me`` is done, so
+                # the abort did not mark it: ``nxt`` tells, and the abort has
+                # released its park already (a second release would fail, or
+                # let two entities run at once).
+                if me.aborted or nxt.aborted:
                     return
                 self.holder = nxt
                 nxt._park.release()

@@ -130,6 +130,7 @@ class ProcessWorker:
         self._started = False
         self._dead = False
         self._killed = False
+        self._kill_lock = _allocate_lock()
         self._exitcode: int | None = None
         self._sent_path: list[str] | None = None
         self._job: ProcessJob | None = None
@@ -350,10 +351,12 @@ class ProcessWorker:
         return os.pread(self._dump_fd, size, 0).decode("utf-8", "replace")
 
     def kill(self) -> None:
-        """Kill the process (SIGKILL), reap it and remove its files.  Idempotent."""
-        if self._killed:
-            return
-        self._killed = True
+        """Kill the process (SIGKILL), reap it and remove its files.  Idempotent,
+        and safe from two threads at once (the pool's and a watchdog's)."""
+        with self._kill_lock:
+            if self._killed:
+                return
+            self._killed = True
         try:
             os.kill(self._pid, signal.SIGKILL)
         except ProcessLookupError:

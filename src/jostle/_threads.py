@@ -109,9 +109,9 @@ class ThreadPool:
         with self._lock:
             out = self._idle[:n]
             del self._idle[:n]
-        while len(out) < n:
-            self._count += 1
-            out.append(PoolThread(self._count))
+            numbers = range(self._count + 1, self._count + 1 + n - len(out))
+            self._count += len(numbers)
+        out.extend(PoolThread(i) for i in numbers)  # started outside the lock
         return out
 
     def release(self, threads: list[PoolThread]) -> None:

@@ -132,7 +132,7 @@ def _commit() -> str:
 
 
 def _meta(*, budget: float, seed: int, case_dirs: Sequence[Path], command: str,
-          steps: dict[str, float]) -> dict[str, Any]:
+          steps: dict[str, float], commit: str) -> dict[str, Any]:
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "command": command,
@@ -143,7 +143,7 @@ def _meta(*, budget: float, seed: int, case_dirs: Sequence[Path], command: str,
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "versions": {p: _version(p) for p in _PACKAGES},
         "unavailable": {t: why for t in KNOWN if (why := unavailable(t)) is not None},
-        "commit": _commit(),
+        "commit": commit,
         "steps": steps,
         "load_average": {"min": min(_LOADS, default=None), "max": max(_LOADS, default=None)},
     }
@@ -170,6 +170,7 @@ def run_report(*, budget: float = DEFAULT_BUDGET, seed: int = 0,
     data = docs / "benchmark"
     data.mkdir(parents=True, exist_ok=True)
     if not render_only:
+        commit = _commit()  # before the run writes its own files into the tree
         dirs = [Path(d) for d in case_dirs] if case_dirs else default_case_dirs()
         if not dirs:
             raise SystemExit("python -m bench report: no case folders (give --cases DIR)")
@@ -177,7 +178,8 @@ def run_report(*, budget: float = DEFAULT_BUDGET, seed: int = 0,
                                        out=data / "findings.json")}
         for name in ("throughput", "checker", "scaling"):
             steps[name] = _step([name, "--json", str(data / f"{name}.json")])
-        meta = _meta(budget=budget, seed=seed, case_dirs=dirs, command=command, steps=steps)
+        meta = _meta(budget=budget, seed=seed, case_dirs=dirs, command=command, steps=steps,
+                     commit=commit)
         (data / "meta.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     page = docs / "benchmark.md"
     render(data, page)

@@ -216,7 +216,7 @@ def _pyplot() -> Any:
 
 
 def _plot_scaling(plt, profile: Profile, path: Path) -> None:  # type: ignore[no-untyped-def]
-    fig, ax = plt.subplots(figsize=(7.5, 4.6), dpi=110)
+    fig, ax = plt.subplots(figsize=(8.3, 4.6), dpi=110)
     top = 0.0
     for kind in profile.kinds:
         counts = profile.worker_counts(kind)
@@ -251,7 +251,9 @@ def _plot_scaling(plt, profile: Profile, path: Path) -> None:  # type: ignore[no
                  "median of runs, band = min to max, dotted = linear scaling from 1 worker",
                  fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(title="worker kind", fontsize=8, title_fontsize=8, loc="upper left")
+    # Outside the axes: inside, it would cover a curve's peak label.
+    ax.legend(title="worker kind", fontsize=8, title_fontsize=8, loc="upper left",
+              bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

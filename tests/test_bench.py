@@ -21,68 +21,7 @@ if str(REPO) not in sys.path:
 from bench._findings import ROW_KEYS, SUMMARY_KEYS, summarize  # noqa: E402
 from bench._measure import Progress  # noqa: E402
 
-from _case_support import SUPPORT  # noqa: E402
-
-CASE = '''
-"""x01 -- check-then-act across an await: concurrent first calls create two sessions."""
-import asyncio
-
-from ._support import Op
-
-KIND = "asyncio"
-
-
-class Buggy:
-    def __init__(self):
-        self.session = None
-        self.created = 0
-
-    async def _create(self):
-        await asyncio.sleep(0)
-        self.created += 1
-        return self.created
-
-    async def get(self):
-        if self.session is None:
-            self.session = await self._create()
-        return self.session
-
-
-class Fixed(Buggy):
-    def __init__(self):
-        super().__init__()
-        self._lock = asyncio.Lock()
-
-    async def get(self):
-        async with self._lock:
-            if self.session is None:
-                self.session = await self._create()
-        return self.session
-
-
-async def get(r):
-    return await r.get()
-
-
-OPERATIONS = [Op(get, (), "the shared session")]
-
-
-class Model:
-    def get(self):
-        return 1
-
-
-def invariant(r):
-    assert r.created <= 1, f"{r.created} sessions created"
-
-
-MINIMAL = {"workers": 2, "ops_per_worker": 1, "prefix": [], "preemptions": 0,
-           "interleaving": "both see no session, both create one"}
-
-
-def self_check():
-    return "ok"
-'''
+from _case_support import ASYNC_CASE as CASE, SUPPORT  # noqa: E402
 
 BUDGET = "2"  # the Fixed twin uses all of it, per tool; less is flaky on a loaded machine
 

@@ -26,7 +26,7 @@ from bench._measure import Measurement, Progress, Shrunk, is_skipped  # noqa: E4
 from bench._peers import SHAPE_ROUNDS, SHAPES, observations, preemptions, scenarios  # noqa: E402
 from bench._table import format_table  # noqa: E402
 
-from _case_support import SUPPORT  # noqa: E402
+from _case_support import ASYNC_CASE, SUPPORT  # noqa: E402
 
 HAS_FRONTRUN = importlib.util.find_spec("frontrun") is not None
 HAS_DETANGLE = importlib.util.find_spec("detangle") is not None
@@ -87,67 +87,6 @@ class Model:
 
 MINIMAL = {"workers": 2, "ops_per_worker": 1, "prefix": [], "preemptions": 1,
            "interleaving": "both read 0, both write 1"}
-
-
-def self_check():
-    return "ok"
-'''
-
-ASYNC_CASE = '''
-"""y02 -- check-then-act across an await: two first calls create two sessions."""
-import asyncio
-
-from ._support import Op
-
-KIND = "asyncio"
-
-
-class Buggy:
-    def __init__(self):
-        self.session = None
-        self.created = 0
-
-    async def _create(self):
-        await asyncio.sleep(0)
-        self.created += 1
-        return self.created
-
-    async def get(self):
-        if self.session is None:
-            self.session = await self._create()
-        return self.session
-
-
-class Fixed(Buggy):
-    def __init__(self):
-        super().__init__()
-        self._lock = asyncio.Lock()
-
-    async def get(self):
-        async with self._lock:
-            if self.session is None:
-                self.session = await self._create()
-        return self.session
-
-
-async def get(r):
-    return await r.get()
-
-
-OPERATIONS = [Op(get, (), "the shared session")]
-
-
-class Model:
-    def get(self):
-        return 1
-
-
-def invariant(r):
-    assert r.created <= 1, f"{r.created} sessions created"
-
-
-MINIMAL = {"workers": 2, "ops_per_worker": 1, "prefix": [], "preemptions": 0,
-           "interleaving": "both see no session, both create one"}
 
 
 def self_check():

@@ -5,11 +5,13 @@ returns (``Returned``, or ``Unknown`` for ``jostle.UNKNOWN``), raises
 (``Raised``, with its formatted traceback: every exception is a result to
 judge, never an error of jostle's), or, for a task, is cancelled
 (``Unknown("cancelled")``).  ``Aborted`` is the controller unwinding a worker
-and is never recorded.
+and is never recorded.  :class:`CallLedger` keeps one execution's records
+and each worker's call in flight, for both engines' watchdogs.
 """
 
 from __future__ import annotations
 
+import _thread
 import asyncio
 import inspect
 from collections.abc import Callable
@@ -17,10 +19,12 @@ from typing import Any
 
 from ._control import Aborted
 from ._errors import SpecTypeError
-from ._history import Outcome, Raised, Unknown, outcome_of
+from ._history import OpRecord, Outcome, Phase, Raised, Recorder, Unknown, WorkerKind, outcome_of
+from ._scenario import Step
 from ._spec import Operation
 
 __all__ = [
+    "CallLedger",
     "append_call",
     "awaitable",
     "build",
@@ -38,6 +42,54 @@ __all__ = [
 # __instancecheck__) for nearly every result.
 _PLAIN = frozenset({type(None), bool, int, float, complex, str, bytes, tuple, list, dict, set,
                     frozenset})
+
+
+#: An operation in flight: scenario index, step, operation, worker kind,
+#: phase and invoke time.
+InFlight = tuple[int, Step, Operation, WorkerKind, Phase, int]
+
+
+class CallLedger:
+    """The records of one execution, and what each worker is calling now.
+
+    Shared by the stress run and the controlled one.  A worker given up on
+    (hung, its thread abandoned, its process killed) is *dead*: its
+    in-flight operation is recorded as pending, and anything it records
+    late is dropped, so it never adds a second record for an operation
+    already recorded as hung.
+    """
+
+    def __init__(self) -> None:
+        self.rec = Recorder()
+        self.inflight: dict[int, InFlight] = {}
+        self.dead: set[int] = set()
+        # Raw: a controlled run makes its ledger inside the patching window.
+        self._rec_lock = _thread.allocate_lock()
+
+    def _start(self, w: int, entry: InFlight) -> None:
+        with self._rec_lock:
+            if w not in self.dead:
+                self.inflight[w] = entry
+
+    def _finish(self, w: int, record: OpRecord) -> None:
+        with self._rec_lock:
+            if w in self.dead:
+                return
+            self.inflight.pop(w, None)
+            self.rec.add(record)
+
+    def _pending(self, w: int, reason: str) -> str | None:
+        """Give up on worker ``w``: its in-flight operation becomes pending
+        (``Unknown(reason)``); the call as text, or ``None`` if it had none."""
+        with self._rec_lock:
+            self.dead.add(w)
+            entry = self.inflight.pop(w, None)
+            if entry is None:
+                return None
+            index, step, op, kind, phase, invoke = entry
+            self.rec.add(OpRecord(index, w, kind, phase, op.name, step.args, invoke, None,
+                                  Unknown(reason)))
+        return f"{op.name}({', '.join(map(repr, step.args))})"
 
 
 def awaitable(value: object) -> bool:

@@ -37,7 +37,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._calls import awaitable, default_teardown, not_awaited, on_loop, raised
+from ._calls import CallLedger, awaitable, default_teardown, not_awaited, on_loop, raised
 from ._control import Aborted, Controller, Entity, EntityState
 from ._controlled_loop import ControlledEventLoop, LoopRun, LoopStuck, run_controlled
 from ._controlled_processes import ProxyResult, run_proxy
@@ -51,7 +51,6 @@ from ._history import (
     Outcome,
     Phase,
     Raised,
-    Recorder,
     Returned,
     Unknown,
     WorkerKind,
@@ -100,7 +99,7 @@ def _uses_loop(spec: Spec) -> bool:
             or any(op.is_async or "task" in op.kinds for op in spec.operations))
 
 
-class ControlledExecution:
+class ControlledExecution(CallLedger):
     """One execution of ``scenario`` under ``sched``, run on the driver.
 
     Args:
@@ -123,10 +122,7 @@ class ControlledExecution:
         self.ops = ops
         self.sched = sched
         self.timeout = timeout
-        self.rec = Recorder()
-        self.inflight: dict[int, tuple[int, Step, Operation, WorkerKind, Phase, int]] = {}
-        self.dead: set[int] = set()
-        self._rec_lock = _allocate_lock()
+        super().__init__()
         self.errors: list[tuple[str, Raised]] = []
         self.crashed: list[int] = []
         self.exit_statuses: list[tuple[int, int | None]] = []
@@ -156,31 +152,6 @@ class ControlledExecution:
         self._join_key: object = _JOIN
         self._proxies: dict[int, tuple[ProcessWorker, ProxyResult]] = {}
         self._loop_runs: list[LoopRun] = []
-
-    # -- records ------------------------------------------------------------------
-    def _start(self, w: int, entry: tuple[int, Step, Operation, WorkerKind, Phase, int]) -> None:
-        with self._rec_lock:
-            if w not in self.dead:
-                self.inflight[w] = entry
-
-    def _finish(self, w: int, record: OpRecord) -> None:
-        with self._rec_lock:
-            if w in self.dead:
-                return
-            self.inflight.pop(w, None)
-            self.rec.add(record)
-
-    def _pending(self, w: int, reason: str) -> str | None:
-        """Give up on worker ``w``: its in-flight operation becomes pending."""
-        with self._rec_lock:
-            self.dead.add(w)
-            entry = self.inflight.pop(w, None)
-            if entry is None:
-                return None
-            index, step, op, kind, phase, invoke = entry
-            self.rec.add(OpRecord(index, w, kind, phase, op.name, step.args, invoke, None,
-                                  Unknown(reason)))
-        return f"{op.name}({', '.join(map(repr, step.args))})"
 
     # -- user code as ``me`` ----------------------------------------------------------
     @staticmethod

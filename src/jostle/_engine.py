@@ -37,6 +37,7 @@ from functools import partial
 from typing import Any
 
 from ._calls import (
+    CallLedger,
     append_call,
     build,
     call_on_loop,
@@ -56,8 +57,6 @@ from ._history import (
     Outcome,
     Phase,
     Raised,
-    Recorder,
-    Unknown,
     WorkerKind,
     now,
 )
@@ -284,7 +283,7 @@ def resolve_ops(spec: Spec, scenario: Scenario) -> dict[int, tuple[Step, Operati
     return out
 
 
-class _Run:
+class _Run(CallLedger):
     """The state of one execution (kept out of Engine so runs never share it)."""
 
     def __init__(self, engine: Engine, spec: Spec, scenario: Scenario,
@@ -294,35 +293,17 @@ class _Run:
         self.scenario = scenario
         self.sched = scheduler
         self.timeout = timeout
-        self.rec = Recorder()
-        self.inflight: dict[int, tuple[int, Step, Operation, WorkerKind, Phase, int]] = {}
+        super().__init__()
         self.stuck: list[StuckWorker] = []
         self.crashed: list[int] = []
         self.exit_statuses: list[tuple[int, int | None]] = []
         self.errors: list[tuple[str, Raised]] = []
         self.tasks: dict[int, asyncio.Task[Any]] = {}
-        # Workers given up on by the watchdog: anything they record late is
-        # dropped, so a cancelled or abandoned worker never adds a second
-        # record for an operation already recorded as hung.
-        self.dead: set[int] = set()
-        self._rec_lock = _allocate_lock()
 
     @property
     def aloop(self) -> LoopThread:
         """The loop this run's async work goes to."""
         return self.engine.loop
-
-    def _start(self, w: int, entry: tuple[int, Step, Operation, WorkerKind, Phase, int]) -> None:
-        with self._rec_lock:
-            if w not in self.dead:
-                self.inflight[w] = entry
-
-    def _finish(self, w: int, record: OpRecord) -> None:
-        with self._rec_lock:
-            if w in self.dead:
-                return
-            self.inflight.pop(w, None)
-            self.rec.add(record)
 
     def run(self) -> Execution:
         ops = resolve_ops(self.spec, self.scenario)
@@ -564,18 +545,6 @@ class _Run:
                 pool.release([pw])
 
     # -- stuck workers -------------------------------------------------
-    def _pending(self, w: int, reason: str) -> str | None:
-        """Give up on worker ``w``: its in-flight operation becomes pending."""
-        with self._rec_lock:
-            self.dead.add(w)
-            entry = self.inflight.pop(w, None)
-            if entry is None:
-                return None
-            index, step, op, k, phase, invoke = entry
-            self.rec.add(OpRecord(index, w, k, phase, op.name, step.args, invoke, None,
-                                  Unknown(reason)))
-        return f"{op.name}({', '.join(map(repr, step.args))})"
-
     def _stuck_thread(self, w: int, pt: PoolThread) -> None:
         stack, where = thread_stack(pt.ident)
         self.engine.threads.abandon(pt)

@@ -13,10 +13,12 @@ from jostle._strategies import Preemptions, from_log
 import proc_resources as pr
 
 
-def run_two(pool: ProcessPool, strategy: Strategy, *, allow_kill: bool = False
+def run_two(pool: ProcessPool, strategy: Strategy, *, allow_kill: bool = False,
+            counter_type: type[pr.FileCounter] = pr.SyncPointFile, line_points: bool = False
             ) -> tuple[list[ProxyResult], Controller, int]:
-    """Two process workers take one ticket each from an unlocked file counter."""
-    counter = pr.SyncPointFile()
+    """Two process workers take one ticket each from a file counter (by
+    default an unlocked one with a sync point between its read and write)."""
+    counter = counter_type()
     try:
         workers = pool.acquire(2)
         c = Controller(strategy)
@@ -26,7 +28,8 @@ def run_two(pool: ProcessPool, strategy: Strategy, *, allow_kill: bool = False
             pw.submit(ProcessJob(job_id=w, worker=w, phase="parallel",
                                  handle=handle_for(counter),
                                  steps=((w, "take", pr.take, ()),),
-                                 pause_at_points=True, wait_for_go=True))
+                                 pause_at_points=True, wait_for_go=True,
+                                 line_points=line_points))
             assert pw.wait_ready(30)
             entity = c.add(f"worker {w} (process)")
             threads.append(threading.Thread(
@@ -109,38 +112,14 @@ def test_a_taken_file_lock_is_announced_not_timed_out() -> None:
     """With line points, a process whose flock is taken says so: the log names
     the wait ("waiting for flock"), not the grace period's guess."""
     with ProcessPool() as pool:
-        workers = pool.acquire(2)
-        counter = pr.FileCounter()
-        try:
-            labels: list[str] = []
-            for step in range(1, 12):  # preempt worker 1 somewhere inside take()
-                c = Controller(Preemptions(switches=((step, 1),)))
-                results = [ProxyResult(), ProxyResult()]
-                threads = []
-                for w, pw in enumerate(workers, start=1):
-                    pw.submit(ProcessJob(job_id=w, worker=w, phase="parallel",
-                                         handle=handle_for(counter),
-                                         steps=((w, "take", pr.take, ()),),
-                                         pause_at_points=True, wait_for_go=True,
-                                         line_points=True))
-                    assert pw.wait_ready(30)
-                    threads.append(threading.Thread(
-                        target=run_proxy, args=(c, c.add(f"worker {w} (process)"), pw,
-                                                results[w - 1]),
-                        kwargs={"stall_timeout": 30.0}))
-                for t in threads:
-                    t.start()
-                c.start()
-                assert c.wait(60)
-                for t in threads:
-                    t.join(30)
-                assert sorted(values(results)) == [2 * step - 1, 2 * step]
-                labels += [d.label for d in c.log]
-            assert any("waiting for flock" in label for label in labels)
-            assert not any("waiting outside jostle" in label for label in labels)
-        finally:
-            pool.release(workers)
-            counter.close()
+        labels: list[str] = []
+        for step in range(1, 12):  # preempt worker 1 somewhere inside take()
+            results, c, final = run_two(pool, Preemptions(switches=((step, 1),)),
+                                        counter_type=pr.FileCounter, line_points=True)
+            assert sorted(values(results)) == [1, 2] and final == 2
+            labels += [d.label for d in c.log]
+        assert any("waiting for flock" in label for label in labels)
+        assert not any("waiting outside jostle" in label for label in labels)
 
 
 def test_line_points_find_an_unlocked_read_modify_write() -> None:

@@ -19,8 +19,9 @@ from typing import Any
 
 from ._control import Aborted
 from ._errors import SpecTypeError
+from ._execution import Execution, StuckWorker
 from ._history import OpRecord, Outcome, Phase, Raised, Recorder, Unknown, WorkerKind, outcome_of
-from ._scenario import Step
+from ._scenario import Scenario, Step
 from ._spec import Operation
 
 __all__ = [
@@ -50,7 +51,8 @@ InFlight = tuple[int, Step, Operation, WorkerKind, Phase, int]
 
 
 class CallLedger:
-    """The records of one execution, and what each worker is calling now.
+    """The records of one execution, what each worker is calling now, and
+    what went wrong on the way (stuck and crashed workers, errors).
 
     Shared by the stress run and the controlled one.  A worker given up on
     (hung, its thread abandoned, its process killed) is *dead*: its
@@ -65,6 +67,26 @@ class CallLedger:
         self.dead: set[int] = set()
         # Raw: a controlled run makes its ledger inside the patching window.
         self._rec_lock = _thread.allocate_lock()
+        self.stuck: list[StuckWorker] = []
+        self.crashed: list[int] = []
+        self.exit_statuses: list[tuple[int, int | None]] = []
+        self.errors: list[tuple[str, Raised]] = []
+
+    def _execution_of(self, scenario: Scenario, scheduler: str, timeout: float,
+                      resource_name: str, **more: Any) -> Execution:
+        """The :class:`Execution` of what was recorded; ``more`` are the
+        fields only one engine fills (decisions, warnings...)."""
+        return Execution(
+            scenario=scenario,
+            history=self.rec.history(),
+            scheduler=scheduler,
+            timeout=timeout,
+            stuck=tuple(self.stuck),
+            crashed=tuple(self.crashed), exit_statuses=tuple(self.exit_statuses),
+            errors=tuple(self.errors),
+            resource_name=resource_name,
+            **more,
+        )
 
     def _start(self, w: int, entry: InFlight) -> None:
         with self._rec_lock:

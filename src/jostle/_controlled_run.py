@@ -123,10 +123,6 @@ class ControlledExecution(CallLedger):
         self.sched = sched
         self.timeout = timeout
         super().__init__()
-        self.errors: list[tuple[str, Raised]] = []
-        self.crashed: list[int] = []
-        self.exit_statuses: list[tuple[int, int | None]] = []
-        self.stuck: list[Any] = []  # StuckWorker
         self.hang_reason: str | None = None
         self.deadlock: DeadlockReport | None = None
         self.resource: object = None
@@ -653,15 +649,9 @@ class ControlledExecution(CallLedger):
         warnings = tuple(f"lock-order inversion: {inv}" for inv in window.inversions()) \
             if window is not None else ()
         notes = tuple(window.notes) if window is not None else ()
-        return Execution(
-            scenario=self.scenario,
-            history=self.rec.history(),
-            scheduler=self.sched.describe(),
-            timeout=self.timeout,
-            stuck=tuple(self.stuck),
-            crashed=tuple(self.crashed), exit_statuses=tuple(self.exit_statuses),
-            errors=tuple(self.errors),
-            resource_name=type(self.resource).__name__ if self.resource is not None else "",
+        return self._execution_of(
+            self.scenario, self.sched.describe(), self.timeout,
+            type(self.resource).__name__ if self.resource is not None else "",
             decisions=tuple(ctl.log),
             entities=tuple(e.name for e in ctl.entities),
             hang_reason=self.hang_reason,

@@ -56,7 +56,6 @@ from ._history import (
     OpRecord,
     Outcome,
     Phase,
-    Raised,
     WorkerKind,
     now,
 )
@@ -294,10 +293,6 @@ class _Run(CallLedger):
         self.sched = scheduler
         self.timeout = timeout
         super().__init__()
-        self.stuck: list[StuckWorker] = []
-        self.crashed: list[int] = []
-        self.exit_statuses: list[tuple[int, int | None]] = []
-        self.errors: list[tuple[str, Raised]] = []
         self.tasks: dict[int, asyncio.Task[Any]] = {}
 
     @property
@@ -326,16 +321,8 @@ class _Run(CallLedger):
             self._invariants(resource)
 
     def _execution(self, resource: object) -> Execution:
-        return Execution(
-            scenario=self.scenario,
-            history=self.rec.history(),
-            scheduler=self.sched.describe(),
-            timeout=self.timeout,
-            stuck=tuple(self.stuck),
-            crashed=tuple(self.crashed), exit_statuses=tuple(self.exit_statuses),
-            errors=tuple(self.errors),
-            resource_name=type(resource).__name__,
-        )
+        return self._execution_of(self.scenario, self.sched.describe(), self.timeout,
+                                  type(resource).__name__)
 
     def _build_resource(self) -> object:
         loop = self.aloop

@@ -32,8 +32,10 @@ try:
     import fcntl as _fcntl
 except ImportError:  # not POSIX
     _fcntl = None  # type: ignore[assignment]
-_real_flock: Callable[..., Any] = getattr(_fcntl, "flock", print)  # print: never called
-_real_lockf: Callable[..., Any] = getattr(_fcntl, "lockf", print)
+_real_flock: Callable[..., Any]
+_real_lockf: Callable[..., Any]
+if _fcntl is not None:  # elsewhere patch_os_locks patches nothing
+    _real_flock, _real_lockf = _fcntl.flock, _fcntl.lockf
 
 __all__ = ["END", "START", "ProcessJob", "RemoteException"]
 
